@@ -1,0 +1,217 @@
+"""Meter: enrich → price → observe (budgets) → dispatch.
+
+``record()`` runs on the caller's thread and costs a few microseconds: it never waits on a
+network or a disk (the dispatcher does the writing).
+"""
+
+from __future__ import annotations as _annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ._context import CONTEXT_FIELDS, get_context
+from ._dispatch import DispatchConfig, Dispatcher, DispatchStats
+from ._events import UsageEvent
+from ._pricing import PricingRegistry
+from .exceptions import ConfigurationError
+
+__all__ = ["Enricher", "Meter"]
+
+logger = logging.getLogger("a2a_llm_tracker")
+
+#: A step that returns an updated copy of an event (``event.model_copy(update=...)``).
+Enricher = Callable[[UsageEvent], UsageEvent]
+
+
+class Meter:
+    """Records usage events: attributes them, prices them and hands them to the sinks.
+
+    Args:
+        pricing: the user's prices (a :class:`PricingRegistry`); None prices nothing.
+        sinks: where events go (``JSONLSink``, ``SQLiteSink``, ``MemorySink``, your own ``Sink``).
+        project: default ``project`` for events that have none.
+        background: write from a background thread (default); False writes inline, for debugging.
+        strict: raise errors from adapters, analyzers and sinks instead of logging them (tests).
+        dispatch: batching, retry and outbox settings.
+        enrichers: callables applied to every event after pricing.
+        use_provider_cost: where you have no price for a model, keep a cost the provider or
+            framework reported (e.g. LiteLLM's ``response_cost``), labelled ``cost_source="provider"``.
+        defaults: default attribution (``agent_id``, ``user_id`` ...) for events that lack it.
+
+    Example::
+
+        meter = Meter(pricing=pricing, sinks=[JSONLSink("usage.jsonl")], project="my-a2a-system")
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, pricing: PricingRegistry | None = None, sinks: Sequence[Any] | None = None,
+                 project: str | None = None, *, background: bool = True, strict: bool = False,
+                 dispatch: DispatchConfig | None = None, enrichers: Iterable[Enricher] = (),
+                 use_provider_cost: bool = False, defaults: Mapping[str, str] | None = None) -> None:
+        if pricing is not None and not isinstance(pricing, PricingRegistry):
+            raise ConfigurationError(f"pricing must be a PricingRegistry, got {type(pricing).__name__}")
+        sink_list = list(sinks or [])
+        for sink in sink_list:
+            if not callable(getattr(sink, "write", None)) and not callable(getattr(sink, "write_many", None)):
+                raise ConfigurationError(f"sink {sink!r} has no write(event) method")
+        if project is not None and not isinstance(project, str):
+            raise ConfigurationError(f"project must be a str, got {type(project).__name__}")
+        defaults = dict(defaults or {})
+        unknown = set(defaults) - set(CONTEXT_FIELDS)
+        if unknown:
+            raise ConfigurationError(f"unknown default field(s) {sorted(unknown)}; expected {CONTEXT_FIELDS}")
+        if project is not None:
+            defaults["project"] = project
+        self.pricing = pricing if pricing is not None else PricingRegistry()
+        self.project = project
+        self.strict = strict
+        self.use_provider_cost = use_provider_cost
+        self._defaults = defaults
+        self._enrichers = tuple(enrichers)
+        self._observers: list[Callable[[UsageEvent], None]] = []
+        self._dispatcher = Dispatcher(sink_list, dispatch, background=background, strict=strict)
+
+    # -- recording -------------------------------------------------------------------------------------
+    def record(self, event: UsageEvent | Mapping[str, Any] | None = None, /, **fields: Any) -> UsageEvent:
+        """Record one event and return it as stored (attributed and priced).
+
+        *event* may be a :class:`UsageEvent`, a dict of its fields, or omitted with the fields
+        given as keyword arguments. Attribution precedence: the event's own fields, then the
+        ambient :func:`meter_context`, then the Meter's defaults.
+
+        Raises:
+            pydantic.ValidationError: (a ``ValueError``) the event is malformed; the message
+                names the field. Nothing is recorded then.
+        """
+        if event is None:
+            event = UsageEvent(**fields)
+        elif isinstance(event, UsageEvent):
+            if fields:
+                event = UsageEvent.model_validate({**event.model_dump(), **fields})
+        elif isinstance(event, Mapping):
+            event = UsageEvent.model_validate({**event, **fields})
+        else:
+            raise TypeError(f"record() takes a UsageEvent or a dict, got {type(event).__name__}")
+        final = self.prepare(event)
+        self._dispatcher.submit(final)
+        for observer in self._observers:
+            try:
+                observer(final)
+            except Exception:
+                if self.strict:
+                    raise
+                logger.warning("a2a_llm_tracker: observer failed", exc_info=True)
+        return final
+
+    def prepare(self, event: UsageEvent) -> UsageEvent:
+        """Attribute and price *event* without recording it (what ``record`` stores)."""
+        update: dict[str, Any] = {}
+        ctx = get_context()
+        for name in CONTEXT_FIELDS:
+            if getattr(event, name) is None:
+                value = getattr(ctx, name) or self._defaults.get(name)
+                if value is not None:
+                    update[name] = value
+        if ctx.metadata:
+            update["metadata"] = {**ctx.metadata, **event.metadata}
+        update.update(self._cost_fields(event))
+        prepared = event.model_copy(update=update) if update else event
+        for enrich in self._enrichers:
+            try:
+                prepared = enrich(prepared)
+            except Exception:
+                if self.strict:
+                    raise
+                logger.warning("a2a_llm_tracker: enricher %r failed", enrich, exc_info=True)
+        return prepared
+
+    def _cost_fields(self, event: UsageEvent) -> dict[str, Any]:
+        if event.cost_source in ("pricing", "catalog"):
+            return {}  # already priced (e.g. a replayed or re-recorded event)
+        try:
+            cost = self.pricing.cost(
+                provider=event.provider, model=event.response_model or event.model, ts=event.ts,
+                input_tokens=event.input_tokens, output_tokens=event.output_tokens,
+                cached_input_tokens=event.cached_input_tokens, cache_write_tokens=event.cache_write_tokens,
+                reasoning_tokens=event.reasoning_tokens, token_details=event.token_details)
+            if cost is None and event.response_model and event.model and event.response_model != event.model:
+                cost = self.pricing.cost(
+                    provider=event.provider, model=event.model, ts=event.ts, input_tokens=event.input_tokens,
+                    output_tokens=event.output_tokens, cached_input_tokens=event.cached_input_tokens,
+                    cache_write_tokens=event.cache_write_tokens, reasoning_tokens=event.reasoning_tokens,
+                    token_details=event.token_details)
+        except Exception:
+            if self.strict:
+                raise
+            logger.warning("a2a_llm_tracker: pricing failed for %s", event.model, exc_info=True)
+            cost = None
+        if cost is not None and cost.source == "pricing":
+            return cost.event_fields()
+        if event.cost_source == "provider" and self.use_provider_cost and event.cost_usd is not None:
+            tokens = (event.input_tokens or 0) + (event.output_tokens or 0)
+            if not (event.cost_usd == 0 and tokens > 0):  # $0 with tokens is "unpriced", not free
+                return {}
+        if cost is not None:
+            return cost.event_fields()
+        if event.cost_usd is not None or event.cost_source is not None:
+            return _UNPRICED
+        return {}
+
+    # -- hooks for budgets and other observers ---------------------------------------------------------
+    def add_observer(self, observer: Callable[[UsageEvent], None]) -> None:
+        """Call *observer* with every recorded event (on the recording thread; keep it fast)."""
+        self._observers.append(observer)
+
+    def remove_observer(self, observer: Callable[[UsageEvent], None]) -> None:
+        """Stop calling *observer*."""
+        self._observers.remove(observer)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    @property
+    def sinks(self) -> tuple[Any, ...]:
+        """The sinks this meter writes to."""
+        return self._dispatcher.sinks
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every recorded event reached the sinks; True if done within *timeout* seconds."""
+        return self._dispatcher.flush(timeout)
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """:meth:`flush` for async code (does not block the event loop)."""
+        return await self._dispatcher.aflush(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush, stop the writer and close the sinks. Idempotent. Events recorded later are
+        kept in the outbox and written by the next Meter with the same sinks."""
+        return self._dispatcher.shutdown(timeout)
+
+    def replay_outbox(self) -> int:
+        """Deliver events waiting in the outbox for this meter's sinks now."""
+        return self._dispatcher.replay_outbox()
+
+    def stats(self) -> DispatchStats:
+        """Counters: submitted, written, spilled, retried, export_failed, lost, ..."""
+        return self._dispatcher.stats()
+
+    def __enter__(self) -> Meter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Meter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aflush()
+        self.close()
+
+    def __repr__(self) -> str:
+        names = ", ".join(getattr(s, "name", type(s).__name__) for s in self.sinks)
+        return f"Meter(project={self.project!r}, sinks=[{names}], pricing={self.pricing!r})"
+
+
+_UNPRICED: dict[str, Any] = {"input_cost_usd": None, "output_cost_usd": None, "cost_usd": None,
+                             "cost_source": None, "price_id": None, "price_effective_from": None}
