@@ -38,6 +38,7 @@ class Meter:
         use_provider_cost: where you have no price for a model, keep a cost the provider or
             framework reported (e.g. LiteLLM's ``response_cost``), labelled ``cost_source="provider"``.
         defaults: default attribution (``agent_id``, ``user_id`` ...) for events that lack it.
+        budgets: :class:`Budget` guards; wrappers call :meth:`check_budgets` before each LLM call.
 
     Example::
 
@@ -49,7 +50,8 @@ class Meter:
     def __init__(self, pricing: PricingRegistry | None = None, sinks: Sequence[Any] | None = None,
                  project: str | None = None, *, background: bool = True, strict: bool = False,
                  dispatch: DispatchConfig | None = None, enrichers: Iterable[Enricher] = (),
-                 use_provider_cost: bool = False, defaults: Mapping[str, str] | None = None) -> None:
+                 use_provider_cost: bool = False, defaults: Mapping[str, str] | None = None,
+                 budgets: Iterable[Any] = ()) -> None:
         if pricing is not None and not isinstance(pricing, PricingRegistry):
             raise ConfigurationError(f"pricing must be a PricingRegistry, got {type(pricing).__name__}")
         sink_list = list(sinks or [])
@@ -72,6 +74,9 @@ class Meter:
         self._enrichers = tuple(enrichers)
         self._observers: list[Callable[[UsageEvent], None]] = []
         self._dispatcher = Dispatcher(sink_list, dispatch, background=background, strict=strict)
+        self._budgets: list[Any] = []
+        for budget in budgets:
+            self.add_budget(budget)
 
     # -- recording -------------------------------------------------------------------------------------
     def record(self, event: UsageEvent | Mapping[str, Any] | None = None, /, **fields: Any) -> UsageEvent:
@@ -167,6 +172,34 @@ class Meter:
     def remove_observer(self, observer: Callable[[UsageEvent], None]) -> None:
         """Stop calling *observer*."""
         self._observers.remove(observer)
+
+    def add_budget(self, budget: Any) -> None:
+        """Guard calls with *budget* (anything with ``attach(meter)`` and ``check(attribution)``)."""
+        if not callable(getattr(budget, "check", None)):
+            raise ConfigurationError(f"budget {budget!r} has no check(attribution) method")
+        attach = getattr(budget, "attach", None)
+        if attach is not None:
+            attach(self)
+        self._budgets.append(budget)
+
+    @property
+    def budgets(self) -> tuple[Any, ...]:
+        """The budgets guarding this meter's calls."""
+        return tuple(self._budgets)
+
+    def check_budgets(self, **attribution: str | None) -> None:
+        """Raise :class:`BudgetExceededError` (or warn, per budget) before a call whose scope is over budget.
+
+        *attribution* is the call's explicit attribution; the ambient context and the Meter's
+        defaults fill what it leaves out. Cheap when there are no budgets.
+        """
+        if not self._budgets:
+            return
+        ctx = get_context()
+        resolved = {name: attribution.get(name) or getattr(ctx, name) or self._defaults.get(name)
+                    for name in CONTEXT_FIELDS}
+        for budget in self._budgets:
+            budget.check(resolved)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     @property
