@@ -30,16 +30,25 @@ class CapturedEvents(list):  # type: ignore[type-arg]
 
 @contextmanager
 def capture_events(pricing: PricingRegistry | None = None, **meter_kwargs: Any) -> Iterator[CapturedEvents]:
-    """Record into memory for the block; the list fills when the block ends (after a flush)."""
-    sink = MemorySink()
+    """Record into memory for the block; events appear in the list as they are recorded."""
+    captured = CapturedEvents()
+    sink = _ListSink(captured)
     meter = Meter(pricing=pricing, sinks=[sink], background=False, **meter_kwargs)
     previous = set_meter(meter)
-    captured = CapturedEvents()
     captured.meter = meter
     try:
         yield captured
     finally:
-        meter.flush()
-        captured.extend(sink.events)
         set_meter(previous)
         meter.close()
+
+
+class _ListSink(MemorySink):
+    def __init__(self, target: list[Any]) -> None:
+        super().__init__("capture")
+        self._target = target
+
+    def write_many(self, events: Any) -> None:
+        super().write_many(events)
+        with self._lock:
+            self._target[:] = self._events
