@@ -41,8 +41,9 @@ def scrub_secrets(text: str) -> str:
 
 def _is_secret_key(key: str) -> bool:
     lowered = key.lower()
-    if lowered.endswith("_tokens") or lowered.endswith("_token_count") or lowered in {"tokens", "max_tokens"}:
-        return False  # token *counts* are not secrets
+    if lowered.endswith(("_tokens", "_token_count", "_token_details", "_tokens_details")) or lowered in {
+            "tokens", "max_tokens", "token_usage", "token_details"}:
+        return False  # token *counts* (and usage blocks holding them) are not secrets
     return any(marker in lowered for marker in SECRET_KEYS)
 
 
