@@ -6,9 +6,13 @@ Everything is exported lazily (PEP 562): importing the package loads no SDK or f
 from __future__ import annotations as _annotations
 
 import importlib
+import logging as _logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+# Libraries add a NullHandler: the application decides where our log lines go.
+_logging.getLogger("a2a_llm_tracker").addHandler(_logging.NullHandler())
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._context import (ContextThreadPoolExecutor, TrackContext, bind_context, get_context, meter_context,

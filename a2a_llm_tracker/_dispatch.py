@@ -32,6 +32,7 @@ from typing import Any
 
 from ._context import suppress_tracking
 from ._events import UsageEvent
+from ._redact import scrub_secrets
 from ._outbox import Outbox, default_outbox_dir
 from .sinks.base import sink_name
 
@@ -153,6 +154,8 @@ class Dispatcher:
         try:
             self._submit(event)
         except Exception:  # the recording path must not raise into user code
+            if self._strict:
+                raise
             logger.exception("a2a_llm_tracker: could not queue event %s", event.event_id)
             self._spill([event], "submit failed")
 
@@ -248,7 +251,7 @@ class Dispatcher:
         if outbox is None:
             return 0
         with self._export_lock:
-            return self._replay(outbox)
+            return self._replay(outbox, due_only=False)
 
     # -- internals -------------------------------------------------------------------------------------
     def _submit(self, event: UsageEvent) -> None:
@@ -404,7 +407,7 @@ class Dispatcher:
         if now - self._last_warning > 5.0:  # rate-limited: a dead sink must not flood the log
             self._last_warning = now
             logger.warning("a2a_llm_tracker: sink %s failed: %s: %s", name, type(exc).__name__,
-                           str(exc)[:300])
+                           scrub_secrets(str(exc))[:300])
 
     def _park(self, name: str, events: list[UsageEvent]) -> None:
         outbox = self._get_outbox(create=True)
@@ -441,12 +444,12 @@ class Dispatcher:
             self._outbox = Outbox(path)
         return self._outbox
 
-    def _replay(self, outbox: Outbox) -> int:
+    def _replay(self, outbox: Outbox, due_only: bool = True) -> int:
         delivered = 0
         with suppress_tracking():
             # rows for one sink
             for _ in range(20):
-                rows = outbox.claim(list(self._names), limit=self.config.max_batch)
+                rows = outbox.claim(list(self._names), limit=self.config.max_batch, due_only=due_only)
                 if not rows:
                     break
                 by_sink: dict[str, list[Any]] = collections.defaultdict(list)
@@ -463,7 +466,7 @@ class Dispatcher:
                     break
             # spilled rows go to every sink
             for _ in range(20):
-                rows = outbox.claim(["*"], limit=self.config.max_batch)
+                rows = outbox.claim(["*"], limit=self.config.max_batch, due_only=due_only)
                 if not rows:
                     break
                 events = [r.event for r in rows]

@@ -122,11 +122,15 @@ class Outbox:
             _retry_locked(insert)
         return len(rows)
 
-    def claim(self, sinks: Sequence[str], limit: int = 500) -> list[OutboxRow]:
-        """Reserve up to *limit* due rows for any of *sinks* (oldest first) for this process."""
+    def claim(self, sinks: Sequence[str], limit: int = 500, *, due_only: bool = True) -> list[OutboxRow]:
+        """Reserve up to *limit* rows for any of *sinks* (oldest first) for this process.
+
+        With ``due_only`` (default), rows waiting out a retry backoff are skipped.
+        """
         if not sinks or not self.path.exists():
             return []
         now = time.time()
+        due = now if due_only else float("inf")
         marks = ",".join("?" * len(sinks))
         with self._lock:
             conn = self._connect()
@@ -137,7 +141,7 @@ class Outbox:
                     found = conn.execute(
                         f"SELECT id, sink, payload, attempts FROM outbox WHERE sink IN ({marks}) "
                         "AND next_attempt <= ? AND (claimed_by IS NULL OR claimed_until < ?) ORDER BY id LIMIT ?",
-                        (*sinks, now, now, limit)).fetchall()
+                        (*sinks, due, now, limit)).fetchall()
                     if found:
                         conn.executemany("UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
                                          [(self._owner, now + self.lease, r[0]) for r in found])

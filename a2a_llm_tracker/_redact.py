@@ -22,7 +22,7 @@ _PATTERNS = [
     # key=value / "key": "value" pairs whose key looks secret
     re.compile(
         r"(?i)([\"']?(?:api[_-]?key|client[_-]?secret|secret|password|access[_-]?token|refresh[_-]?token|token|authorization)"
-        r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&}]{4,})"
+        r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&})]{4,})"
     ),
 ]
 
