@@ -21,6 +21,8 @@ from a2a_llm_tracker.sinks._columns import COLUMNS, SCHEMA_VERSION, event_row
 from a2a_llm_tracker.sinks.postgres import PostgresSink, mask_dsn, pg_row, read_postgres
 from a2a_llm_tracker.sinks.sqlite import SQLiteSink
 
+from ._worker import writer
+
 
 def _event(i: int = 0, **fields) -> UsageEvent:
     base = dict(provider="openai", model="gpt-4.1", response_model="gpt-4.1-2025-04-14", input_tokens=100 + i,
@@ -150,29 +152,13 @@ class TestIdempotence:
         assert _count(pg, pg_schema) == 20
 
 
-def _writer(dsn: str, schema: str, outbox: str, worker: int, n: int, shared: int, barrier) -> None:
-    from a2a_llm_tracker import UsageEvent
-    from a2a_llm_tracker.sinks.postgres import PostgresSink
-
-    barrier.wait(30)  # every process creates/migrates the table at the same moment
-    sink = PostgresSink(dsn, schema=schema, outbox_path=outbox)
-    own = [UsageEvent(event_id=f"w{worker}-{i}", model="gpt-4.1", input_tokens=i, agent_id=f"w{worker}")
-           for i in range(n)]
-    common = [UsageEvent(event_id=f"shared-{i}", model="gpt-4.1", input_tokens=i) for i in range(shared)]
-    for i in range(0, n, 250):
-        sink.write_many(own[i:i + 250] + common[i // 5:i // 5 + 50])
-    sink.write_many(common)  # every worker redelivers the shared events
-    assert sink.counts["parked"] == 0, sink.counts
-    sink.close()
-
-
 class TestManyProcesses:
     def test_concurrent_writers_exact_count_no_duplicates(self, pg_dsn, pg_schema, pg, tmp_path):
         """Six processes migrate and write one table at once: every event once, nothing more."""
         workers, n, shared = 6, 2000, 400
         ctx = multiprocessing.get_context("spawn")
         barrier = ctx.Barrier(workers)
-        procs = [ctx.Process(target=_writer, args=(pg_dsn, pg_schema, str(tmp_path / f"ob{w}.db"), w, n, shared,
+        procs = [ctx.Process(target=writer, args=(pg_dsn, pg_schema, str(tmp_path / f"ob{w}.db"), w, n, shared,
                                                    barrier)) for w in range(workers)]
         for p in procs:
             p.start()
