@@ -55,7 +55,9 @@ class Source:
     def label(self) -> str:
         """The source for messages, without a password."""
         if self.kind == "postgres":
-            return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", self.location)
+            from .sinks.postgres import mask_dsn  # no psycopg import for this
+
+            return mask_dsn(self.location)
         return self.location
 
     @property
@@ -113,13 +115,16 @@ class Source:
                 raise ConfigurationError(f"{self.label} has no table {self.table!r} (is it a tracker database?)")
             return conn
         if self.kind == "postgres":
+            from .exceptions import AdapterUnavailable
+            from .sinks import postgres as pg  # the sink's helpers: one way to connect
+
             try:
-                import psycopg
-            except ImportError:
+                psycopg = pg._psycopg()
+            except AdapterUnavailable:
                 raise ConfigurationError("reading PostgreSQL needs psycopg: pip install "
                                          "a2a-llm-tracker[postgres]") from None
-            try:
-                conn = psycopg.connect(self.location, connect_timeout=10, autocommit=not write)
+            try:  # no statement timeout: a report over a big table may take a while
+                conn = pg.connect(self.location, connect_timeout=10, statement_timeout=None, autocommit=not write)
             except psycopg.Error as exc:
                 raise ConfigurationError(f"cannot connect to {self.label}: {str(exc).strip().splitlines()[0]}") \
                     from None
@@ -141,7 +146,7 @@ class Source:
         path = Path(self.location)
         total = path.stat().st_size
         done = 0
-        loads = json.loads
+        decode = json.JSONDecoder().decode  # skips json.loads' per-call encoding detection
         with open(path, "rb") as fh:
             for number, line in enumerate(fh, 1):
                 done += len(line)
@@ -150,8 +155,8 @@ class Source:
                 if not line.strip():
                     continue
                 try:
-                    obj = loads(line)
-                except ValueError as exc:
+                    obj = decode(line.decode("utf-8"))
+                except ValueError as exc:  # also UnicodeDecodeError
                     raise ConfigurationError(f"{self.label}:{number}: not a JSON line ({exc})") from None
                 if not isinstance(obj, dict):
                     raise ConfigurationError(f"{self.label}:{number}: not a usage event (expected a JSON object)")
