@@ -1,0 +1,108 @@
+"""The offline demo runs end to end in a subprocess: it prints the cost tables and fills ./usage.db."""
+
+from __future__ import annotations as _annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("litellm", reason="the demo drives the LiteLLM wrapper: pip install a2a-llm-tracker[litellm]")
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not (ROOT / "a2a_llm_tracker" / "integrations" / "litellm.py").exists(),
+                                reason="the LiteLLM wrapper (integrations/litellm.py) is not there yet")
+
+
+def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["A2A_TRACKER_OUTBOX_DIR"] = str(cwd / "outbox")
+    env["NO_COLOR"] = "1"
+    return subprocess.run([sys.executable, "-m", "a2a_llm_tracker._demo", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=90)
+
+
+@pytest.fixture(scope="module", name="demo")
+def _demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    cwd = tmp_path_factory.mktemp("demo")
+    return cwd, _run(cwd)
+
+
+class TestDemo:
+    def test_exits_zero_and_prints_the_db_path(self, demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+        """The demo succeeds and says where it recorded."""
+        cwd, proc = demo
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert str((cwd / "usage.db").resolve()) in proc.stdout
+        assert "0 lost" in proc.stdout
+
+    def test_prints_cost_by_agent_and_by_model(self, demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+        """Both tables are printed, with every agent and model, and the unpriced model is not $0."""
+        _, proc = demo
+        out = proc.stdout
+        assert "Cost by agent" in out and "Cost by model" in out
+        by_agent = out.split("Cost by agent", 1)[1].split("Cost by model", 1)[0]
+        for agent in ("planner", "researcher", "writer", "fact-checker"):
+            assert agent in by_agent
+        by_model = out.split("Cost by model", 1)[1]
+        for model in ("gpt-4.1", "gpt-4.1-mini", "o4-mini", "llama-3.1-8b-instruct"):
+            assert model in by_model
+        checker_line = next(line for line in by_agent.splitlines() if "fact-checker" in line)
+        assert "unpriced" in checker_line and "$0.000000" not in checker_line
+        planner_line = next(line for line in by_agent.splitlines() if line.lstrip().startswith("planner"))
+        assert "$" in planner_line
+
+    def test_db_holds_every_call_attributed_and_priced(self, demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+        """usage.db has one row per call: 4 sessions x 6 calls, with users, sessions, cache and reasoning."""
+        cwd, _ = demo
+        con = sqlite3.connect(cwd / "usage.db")
+        con.row_factory = sqlite3.Row
+        rows = [dict(r) for r in con.execute("SELECT * FROM usage_events")]
+        con.close()
+        assert len(rows) == 4 * 6
+        assert {r["user_id"] for r in rows} == {"alice", "bob", "carol"}
+        assert len({r["session_id"] for r in rows}) == 4
+        assert len({r["trace_id"] for r in rows}) == 1
+        assert {r["framework"] for r in rows} == {"litellm"}
+        by_agent: dict[str, list[dict]] = {}
+        for r in rows:
+            by_agent.setdefault(r["agent_id"], []).append(r)
+        assert sorted(by_agent) == ["fact-checker", "planner", "researcher", "writer"]
+        assert len(by_agent["researcher"]) == 12 and len(by_agent["planner"]) == 4
+        assert all(r["cached_input_tokens"] == 1024 for r in by_agent["planner"])
+        assert all(r["reasoning_tokens"] == 384 for r in by_agent["writer"])
+        assert all(r["stream"] for r in by_agent["writer"])
+        assert sum(bool(r["stream"]) for r in by_agent["researcher"]) == 4
+        for r in rows:
+            assert r["accuracy"] == "exact" and r["status"] == "ok"
+            assert r["input_tokens"] > 0 and r["output_tokens"] > 0
+        for agent in ("planner", "researcher", "writer"):
+            assert all(r["cost_usd"] > 0 and r["cost_source"] == "pricing" for r in by_agent[agent])
+        assert all(r["cost_usd"] is None and r["cost_source"] is None for r in by_agent["fact-checker"])
+        # the planner's price: uncached input at $2/M, cache reads at $0.50/M, output at $8/M
+        p = by_agent["planner"][0]
+        expected = ((p["input_tokens"] - 1024) * 2.0 + 1024 * 0.5 + p["output_tokens"] * 8.0) / 1e6
+        assert p["cost_usd"] == pytest.approx(expected)
+
+    def test_second_run_reports_only_itself(self, demo: tuple[Path, subprocess.CompletedProcess[str]],
+                                            tmp_path: Path) -> None:
+        """--db records elsewhere; running twice into one file keeps both runs, each report shows its own."""
+        db = tmp_path / "other.db"
+        first = _run(tmp_path, "--db", str(db))
+        second = _run(tmp_path, "--db", str(db))
+        assert first.returncode == 0 and second.returncode == 0, second.stderr
+        con = sqlite3.connect(db)
+        assert con.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 48
+        con.close()
+        assert first.stdout.split("Cost by agent", 1)[1] == second.stdout.split("Cost by agent", 1)[1]
+        assert not (tmp_path / "usage.db").exists()
+
+    def test_live_without_key_fails_clearly(self, tmp_path: Path) -> None:
+        """--live without OPENAI_API_KEY exits 2 with a message naming the variable."""
+        proc = _run(tmp_path, "--live")
+        assert proc.returncode == 2
+        assert "OPENAI_API_KEY" in proc.stderr
