@@ -87,7 +87,7 @@ class TrackContext:
 _EMPTY = TrackContext()
 _CURRENT: contextvars.ContextVar[TrackContext] = contextvars.ContextVar("a2a_llm_tracker.context", default=_EMPTY)
 # Set by the outermost adapter that meters a call, so inner layers (LiteLLM under LangChain) skip it.
-_ADAPTER: contextvars.ContextVar[str | None] = contextvars.ContextVar("a2a_llm_tracker.adapter", default=None)
+_ADAPTER: contextvars.ContextVar[_Claim | None] = contextvars.ContextVar("a2a_llm_tracker.adapter", default=None)
 # Set while sinks export, so LLM/HTTP calls a sink makes are not tracked (no feedback loops).
 _SUPPRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("a2a_llm_tracker.suppress", default=False)
 
@@ -184,9 +184,22 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
         return super().submit(ctx.run, fn, *args, **kwargs)
 
 
+class _Claim:
+    """An adapter's claim on the call in progress. Ending it works from any context: callback
+    frameworks (LangChain async, LlamaIndex futures) end a call in a child task or thread, where
+    resetting the ContextVar is impossible, so the claim is switched off instead."""
+
+    __slots__ = ("active", "framework")
+
+    def __init__(self, framework: str) -> None:
+        self.framework = framework
+        self.active = True
+
+
 def current_adapter() -> str | None:
     """The framework whose adapter is already metering the call in progress, if any."""
-    return _ADAPTER.get()
+    claim = _ADAPTER.get()
+    return claim.framework if claim is not None and claim.active else None
 
 
 @contextmanager
@@ -196,14 +209,19 @@ def adapter_scope(framework: str) -> Iterator[bool]:
     Yields True when this adapter is the outermost one (it should record), False when an
     outer adapter already meters the call (an inner one must skip it, or it counts twice).
     """
-    if _ADAPTER.get() is not None:
+    if current_adapter() is not None:
         yield False
         return
-    token = _ADAPTER.set(framework)
+    claim = _Claim(framework)
+    token = _ADAPTER.set(claim)
     try:
         yield True
     finally:
-        _ADAPTER.reset(token)
+        claim.active = False
+        try:
+            _ADAPTER.reset(token)
+        except ValueError:
+            pass  # exited from another context: the claim is off, which is all that matters
 
 
 def export_suppressed() -> bool:
