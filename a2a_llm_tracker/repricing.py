@@ -45,7 +45,8 @@ __all__ = ["ModelDiff", "RepricePlan", "UncoveredModel", "plan_reprice", "uncove
 
 _COST_FIELDS = ("input_cost_usd", "output_cost_usd", "cost_usd", "cost_source", "price_id", "price_effective_from")
 _READ_COLUMNS = ("event_id", "provider", "model", "response_model", "ts", "input_tokens", "output_tokens",
-                 "cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "token_details", "cost_usd",
+                 "cached_input_tokens", "cache_write_tokens", "reasoning_tokens", "token_details", "input_cost_usd",
+                 "output_cost_usd", "cost_usd",
                  "cost_source", "price_id")
 _EPS = 1e-12
 
@@ -58,7 +59,8 @@ class ModelDiff:
         provider, model: the model as stored.
         events: events of this model in the range read.
         repriced: events the new prices cover (their cost is recomputed).
-        uncovered: events the new prices do not cover (left unchanged).
+        uncovered: events with usage the new prices do not cover (left unchanged).
+        no_usage: events that reported no tokens (nothing to price; left unchanged).
         newly_priced: covered events that had no cost before.
         changed: events whose stored cost fields change.
         old_cost_usd: the stored cost of the covered events (None if none of them had one).
@@ -70,6 +72,7 @@ class ModelDiff:
     events: int = 0
     repriced: int = 0
     uncovered: int = 0
+    no_usage: int = 0
     newly_priced: int = 0
     changed: int = 0
     old_cost_usd: float | None = None
@@ -85,7 +88,8 @@ class ModelDiff:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields, with ``delta_usd``."""
         return {"provider": self.provider, "model": self.model, "events": self.events, "repriced": self.repriced,
-                "uncovered": self.uncovered, "newly_priced": self.newly_priced, "changed": self.changed,
+                "uncovered": self.uncovered, "no_usage": self.no_usage, "newly_priced": self.newly_priced,
+                "changed": self.changed,
                 "old_cost_usd": self.old_cost_usd, "new_cost_usd": self.new_cost_usd, "delta_usd": self.delta_usd}
 
 
@@ -243,6 +247,9 @@ def plan_reprice(source: str | os.PathLike[str] | Source, prices: PricingRegistr
             diff = diffs[key] = ModelDiff(*key)
             sums[key] = [0.0, 0.0, 0.0]  # old sum, new sum, old priced count
         diff.events += 1
+        if rec.get("input_tokens") is None and rec.get("output_tokens") is None:
+            diff.no_usage += 1
+            continue
         new = _new_cost(registry, rec, ts) if ts is not None else None
         if new is None:
             diff.uncovered += 1
