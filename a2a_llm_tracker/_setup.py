@@ -1,20 +1,34 @@
 """The process-wide meter: ``init_sync()`` / ``init()`` create it, ``get_meter()`` returns it.
 
 Adapters built with ``meter=None`` use it. ``reset()`` closes and forgets it (tests use this).
+
+``await init(client_id, client_secret, application_name)`` builds a meter whose events go to CCS
+(mftsccs) through :class:`~a2a_llm_tracker.sinks.ccs.CCSSink`. It never waits on the network: the
+CCS worker authenticates lazily, and events wait in a durable outbox until the server confirms
+them, so ``init`` returns in milliseconds even when the server is slow or down (the README's
+singleton pattern gives it 5 s). Credentials default to ``$CLIENT_ID`` / ``$CLIENT_SECRET``; a
+``.env`` file in the current directory is read for those (and the ``CCS_*`` settings) when this
+module is imported, without overriding real environment variables, so that code reading
+``os.getenv("CLIENT_ID")`` right after ``from a2a_llm_tracker import init`` sees them too.
 """
 
 from __future__ import annotations as _annotations
 
+import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._dotenv import load_env_file
 from ._meter import Meter
 from ._pricing import PricingRegistry
 from .exceptions import ConfigurationError, TrackerNotInitializedError
 
-__all__ = ["get_llm", "get_meter", "init_sync", "is_initialized", "parse_local_sink", "reset", "set_meter"]
+__all__ = ["get_llm", "get_meter", "init", "init_sync", "is_initialized", "parse_local_sink", "reset",
+           "set_meter"]
+
+load_env_file()  # CLIENT_ID / CLIENT_SECRET / CCS_* from ./.env, never overriding the environment
 
 _lock = threading.RLock()
 _meter: Meter | None = None
@@ -131,3 +145,64 @@ def get_llm(meter: Meter | None = None) -> Any:
     from .integrations.litellm import LiteLLM
 
     return LiteLLM(meter=resolve_meter(meter))
+
+
+async def init(client_id: str | None = None, client_secret: str | None = None, application_name: str | None = None,
+               server_url: str | None = None, *, node_url: str | None = None,
+               pricing: PricingRegistry | str | Path | None = "catalog", sinks: Sequence[Any] | None = None,
+               storage_path: str | Path | None = None, entity_id: int | str | None = None,
+               local_sink: str | Any | None = None, project: str | None = None, allow_insecure: bool = False,
+               sink_options: Mapping[str, Any] | None = None, **meter_kwargs: Any) -> Meter:
+    """Create the global meter, sending events to CCS (mftsccs).
+
+    Returns at once: nothing here touches the network. The CCS worker thread authenticates on
+    its first delivery and retries with backoff while the server is slow or down; events wait in
+    a durable outbox under *storage_path* meanwhile (see docs/ccs.md).
+
+    Args:
+        client_id: CCS OAuth client id (default ``$CLIENT_ID``, or ``CLIENT_ID`` in ``./.env``).
+        client_secret: CCS OAuth client secret (default ``$CLIENT_SECRET``); kept in memory only.
+        application_name: names the ``the_llm_tracker`` concept and is the events' default ``project``.
+        server_url: CCS base URL (default ``$CCS_SERVER_URL``, ``$CLIENT_SERVER``, then
+            ``https://a2aorchestra.com``). Plain HTTP only to loopback unless ``allow_insecure``.
+            Also accepted as the 4th positional argument, as in earlier releases.
+        node_url: CCS node URL for concept sync (default ``$CCS_NODE_URL``, then ``server_url``).
+        pricing: a PricingRegistry, ``"catalog"`` (default), ``"none"``, or a price sheet path.
+        sinks: more sinks to write to as well.
+        storage_path: folder for the CCS outbox and client state (default under the outbox dir).
+        entity_id: the CCS entity the tracker hangs off (default: ``client_id`` if numeric).
+        local_sink: also keep a local copy: ``"sqlite:usage.db"``, ``"jsonl:usage.jsonl"``, ``"console"``.
+        project: default ``project`` of events (default: *application_name*).
+        allow_insecure: allow plain HTTP to a non-loopback CCS host.
+        sink_options: more :class:`~a2a_llm_tracker.sinks.ccs.CCSSink` keywords (``batch_size``,
+            ``request_timeout``, ``max_backoff`` ...).
+        meter_kwargs: passed to :class:`Meter`.
+
+    Returns:
+        The new global meter (any previous one is closed).
+
+    Raises:
+        ConfigurationError: credentials missing, a URL malformed or insecure, bad options.
+        AdapterUnavailable: mftsccs is not installed (``pip install a2a-llm-tracker[ccs]``).
+    """
+    from .sinks.ccs import CCSSink
+
+    load_env_file()
+    ccs_sink = CCSSink(application_name=application_name, entity_id=entity_id, client_id=client_id or None,
+                       client_secret=client_secret or None, server_url=server_url, node_url=node_url,
+                       storage_path=storage_path, allow_insecure=allow_insecure, **dict(sink_options or {}))
+    try:
+        all_sinks: list[Any] = [ccs_sink]
+        if local_sink is not None:
+            all_sinks.append(parse_local_sink(local_sink))
+        all_sinks += list(sinks or [])
+        meter = Meter(pricing=_pricing_from(pricing), sinks=all_sinks,
+                      project=project or ccs_sink.settings.application_name, **meter_kwargs)
+    except BaseException:
+        ccs_sink.close()
+        raise
+    with _lock:
+        previous = set_meter(meter)
+    if previous is not None and previous is not meter:
+        await asyncio.to_thread(previous.close, 5.0)  # flushing it must not block this event loop
+    return meter
