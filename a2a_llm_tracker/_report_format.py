@@ -127,19 +127,31 @@ def render_rich(rows: Sequence[ReportRow], by: Sequence[str], title: str | None 
     """Print a rich table to the terminal; False if rich is not installed (use :func:`render`)."""
     try:
         from rich.console import Console
+        from rich.measure import Measurement
         from rich.table import Table
         from rich.text import Text
     except ImportError:
         return False
+    from rich import box
+
     header, body, total = _records(rows, by)
-    table = Table(title=title, show_footer=False, header_style="bold")
+    table = Table(title=title, show_footer=False, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i < len(by) else "right", no_wrap=i >= len(by))
+        if i < len(by):  # group values fold on a narrow terminal rather than vanish
+            widest = max([len(name), *(len(r[i]) for r in body)])
+            table.add_column(name, justify="left", min_width=min(widest, 24), overflow="fold")
+        else:  # headers may wrap, numbers never
+            widest = max([*(len(w) for w in name.split()), *(len(r[i]) for r in (*body, total))])
+            table.add_column(name, justify="right", min_width=widest)
     for cells in body:  # Text, not markup: group values may contain brackets
         table.add_row(*(Text(c, style="yellow" if c == UNPRICED else "") for c in cells))
     table.add_section()
     table.add_row(*(Text(c, style="bold") for c in total))
     if not rows:
         table.caption = "no events"
-    Console().print(table)
+    console = Console()
+    needed = Measurement.get(console, console.options, table).minimum
+    if needed > console.width:  # too narrow: let the terminal wrap lines rather than crop the cost away
+        console = Console(width=needed)
+    console.print(table, crop=False)
     return True

@@ -139,9 +139,11 @@ def _cmd_reprice(args: argparse.Namespace) -> int:
                "changed": plan.changed, "models": [d.as_dict() for d in plan.diffs]}
         _out(json.dumps(doc, indent=2) + "\n")
     else:
-        headers = ["provider", "model", "events", "repriced", "not covered", "old cost", "new cost", "difference"]
+        headers = ["provider", "model", "events", "repriced", "not covered", "no usage", "old cost", "new cost",
+                   "difference"]
         body = [[d.provider or "(none)", d.model or "(none)", f"{d.events:,}", f"{d.repriced:,}",
-                 f"{d.uncovered:,}", *_money_change(d.old_cost_usd, d.new_cost_usd)] for d in plan.diffs]
+                 f"{d.uncovered:,}", f"{d.no_usage:,}", *_money_change(d.old_cost_usd, d.new_cost_usd)]
+                for d in plan.diffs]
         _out(_table(headers, body, right_from=2) if body else "(no events)\n")
     if args.dry_run:
         sys.stderr.write(f"dry run: {plan.changed:,} event(s) would change; nothing written\n")
@@ -189,7 +191,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                         "(pip install 'a2a-llm-tracker[litellm]')") from None
         raise _Fail("the demo is not available in this version of a2a-llm-tracker "
                     "(module a2a_llm_tracker._demo is missing)") from None
-    result = demo.main(list(args.demo_args))
+    try:
+        demo_args = list(args.demo_args)
+        result = demo.main(demo_args[1:] if demo_args[:1] == ["--"] else demo_args)
+    except SystemExit as exc:  # the demo's own argparse (--help, usage errors)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     return int(result or 0)
 
 
@@ -253,8 +259,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     parser = _parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["demo"]:  # everything after `demo` is the demo's (argparse REMAINDER drops "--x")
+        arguments = ["demo", "--", *arguments[1:]]
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(arguments)
     except SystemExit as exc:  # --help, --version, usage errors
         return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:

@@ -9,7 +9,6 @@ import pytest
 
 from a2a_llm_tracker import ConfigurationError, Meter, PricingRegistry, UsageEvent
 from a2a_llm_tracker.report import GROUP_FIELDS, ReportRow, grand_total, parse_when, parse_window, summarize
-from a2a_llm_tracker.sinks.jsonl import JSONLSink
 from a2a_llm_tracker.sinks.sqlite import SQLiteSink
 from tests.report import _data
 
