@@ -40,6 +40,7 @@ module logs its own failures). They are thread-safe.
 
 from __future__ import annotations as _annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -427,6 +428,9 @@ class InstrumentHandle:
 
 
 _registry: dict[Any, InstrumentHandle] = {}
+# The legacy LLM event open in this context (see TrackerCallbackHandler.on_event_start).
+_LEGACY_OPEN: contextvars.ContextVar[str | None] = contextvars.ContextVar("a2a_llm_tracker.llamaindex_legacy",
+                                                                          default=None)
 _registry_lock = threading.Lock()
 
 
@@ -496,12 +500,19 @@ class TrackerCallbackHandler(_LegacyHandler):
         try:
             tracker = self._tracker
             parent = parent_id if parent_id and parent_id != "root" else None
+            span = _Span(parent, llm=True)
+            # The legacy events of a chat implemented through complete() are both children of "root":
+            # nesting shows only as an LLM event still open in this context. The innermost one is
+            # recorded and its open parent skipped, so a stale (abandoned) outer never hides a call.
+            outer_id = _LEGACY_OPEN.get()
             with tracker.lock:
-                outer = tracker.spans.get(parent) if parent else None
-                span = tracker.spans[event_id] = _Span(parent, llm=True)
-            span.nested = outer is not None and outer.llm
-            if span.nested:
-                return event_id
+                outer = tracker.spans.get(outer_id) if outer_id else None
+                if outer is not None and not outer.done:
+                    outer.nested = True  # here "nested" means "has an inner LLM event that records"
+                if len(tracker.spans) >= _MAX_SPANS:
+                    tracker.spans.popitem(last=False)
+                tracker.spans[event_id] = span
+            span.scope = _LEGACY_OPEN.set(event_id)
             payload = payload or {}
             serialized = payload.get(EventPayload.SERIALIZED) or {}
             span.operation = "chat" if EventPayload.MESSAGES in payload else "completion"
@@ -525,7 +536,16 @@ class TrackerCallbackHandler(_LegacyHandler):
             tracker = self._tracker
             with tracker.lock:
                 span = tracker.spans.pop(event_id, None)
-            if span is None or span.nested:
+            if span is None:
+                return
+            span.done = True
+            token, span.scope = span.scope, None
+            if token is not None:
+                try:
+                    _LEGACY_OPEN.reset(token)
+                except ValueError:
+                    pass  # ended in another context
+            if span.nested:  # an inner LLM event recorded this call
                 return
             payload = payload or {}
             error = payload.get(EventPayload.EXCEPTION)
