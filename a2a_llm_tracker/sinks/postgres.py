@@ -39,7 +39,15 @@ from .._events import UsageEvent
 from .._outbox import Outbox, default_outbox_dir
 from .._redact import scrub_secrets
 from ..exceptions import AdapterUnavailable, ConfigurationError, ExportError, SinkError
-from ._columns import _BOOL_COLUMNS, COLUMNS, JSON_COLUMNS, SCHEMA_VERSION, _dumps, column_types, event_row, row_event
+from ._columns import (
+    _BOOL_COLUMNS,
+    COLUMNS,
+    JSON_COLUMNS,
+    SCHEMA_VERSION,
+    _dumps,
+    column_types,
+    row_event,
+)
 from .base import Sink
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -10,8 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from a2a_llm_tracker import extract_context, get_context, inject_context, meter_context
-from a2a_llm_tracker._propagation import (context_fields, new_span_id, new_trace_id, parse_baggage,
-                                          parse_traceparent)
+from a2a_llm_tracker._propagation import (
+    context_fields,
+    new_span_id,
+    new_trace_id,
+    parse_baggage,
+    parse_traceparent,
+)
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"  # the W3C Trace Context spec's example ids
 SPAN = "00f067aa0ba902b7"

@@ -8,7 +8,6 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from a2a_llm_tracker import Meter, PricingRegistry, UsageEvent

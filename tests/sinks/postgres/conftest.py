@@ -86,7 +86,7 @@ class TcpProxy:
         while not stop.is_set():
             try:
                 client, _ = listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
