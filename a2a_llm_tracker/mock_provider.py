@@ -25,6 +25,8 @@ Endpoints (routed by path *suffix*, so ``/v1/...``, ``/openai/deployments/x/...`
   Usage has ``prompt_tokens_details.cached_tokens`` and ``completion_tokens_details.reasoning_tokens``.
 * OpenAI ``POST .../completions`` (legacy text completions, non-stream and stream).
 * OpenAI ``POST .../embeddings`` (``encoding_format`` ``float`` or ``base64``, as the ``openai`` SDK requests).
+* OpenAI ``POST .../images/generations`` (1x1 PNG as ``b64_json``; gpt-image-style ``usage`` with
+  ``input_tokens`` = prompt words + overhead and ``output_tokens`` = 272 per image).
 * OpenAI ``POST .../responses``: non-stream, and SSE stream of typed events ending with
   ``response.completed`` whose ``response.usage`` has ``input_tokens_details.cached_tokens`` and
   ``output_tokens_details.reasoning_tokens``.
@@ -454,6 +456,8 @@ class MockProvider:
         }
         if plan.endpoint == "embeddings":
             record.update(output_tokens=0, cached_input_tokens=None, reasoning_tokens=None)
+        elif plan.endpoint == "images":
+            record.update(cached_input_tokens=None, reasoning_tokens=None)
         with self._lock:
             self.usages.append(json.loads(json.dumps(native)) if native is not None else {})
             self.billed.append(record)
@@ -653,6 +657,8 @@ class _Handler(BaseHTTPRequestHandler):
             return "text_completion"
         if path.endswith("/embeddings"):
             return "embeddings"
+        if path.endswith("/images/generations"):
+            return "images"
         if path.endswith("/responses"):
             return "responses"
         if path.endswith("/messages"):
@@ -769,6 +775,25 @@ class _Handler(BaseHTTPRequestHandler):
             data.append({"object": "embedding", "index": i, "embedding": value})
         usage = {"prompt_tokens": prompt, "total_tokens": prompt}
         payload: dict[str, Any] = {"object": "list", "data": data, "model": plan.response_model}
+        if plan.report_usage:
+            payload["usage"] = usage
+        self.mock._bill(plan, usage, plan.report_usage)
+        self._send_json(200, payload, request_id)
+
+    # -- OpenAI images --------------------------------------------------------------------------------
+
+    def _images(self, body: dict[str, Any], path: str, request_id: str) -> None:
+        model = str(body.get("model", ""))
+        n = body.get("n") if isinstance(body.get("n"), int) and body.get("n") > 0 else 1
+        plan = self.mock._plan("openai", "images", model, _words(body.get("prompt", "")), None, request_id)
+        # gpt-image-1 style usage; the output is counted per image (a constant per image here).
+        plan.completion_tokens, plan.reasoning = 272 * n, 0
+        plan.prompt_tokens, plan.cached = plan.prompt_tokens - plan.cached, 0
+        usage = {"input_tokens": plan.prompt_tokens, "output_tokens": plan.completion_tokens,
+                 "total_tokens": plan.prompt_tokens + plan.completion_tokens,
+                 "input_tokens_details": {"text_tokens": plan.prompt_tokens, "image_tokens": 0}}
+        pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+        payload: dict[str, Any] = {"created": int(time.time()), "data": [{"b64_json": pixel} for _ in range(n)]}
         if plan.report_usage:
             payload["usage"] = usage
         self.mock._bill(plan, usage, plan.report_usage)
