@@ -224,7 +224,7 @@ def build_event(analysis: Analysis, response_type: ResponseType | str, *, model_
                 break
     fields: dict[str, Any] = analysis.usage.event_fields()
     fields.update(
-        provider=analysis.provider or _provider_of(rtype), model=model, response_model=analysis.response_model,
+        provider=analysis.provider or (None if rtype is ResponseType.LITELLM else _provider_of(rtype)), model=model, response_model=analysis.response_model,
         operation=analysis.operation, stream=analysis.stream, status=analysis.status,
         error_type=analysis.error_type, error_message=analysis.error_message,
         latency_ms=latency_ms if latency_ms is not None else analysis.latency_ms,

@@ -6,7 +6,7 @@ built-in tool results beside the prompt: input = prompt + toolUsePrompt (cached 
 already inside the prompt). The legacy google-generativeai proto drops ``thoughts_token_count``
 and ``tool_use_prompt_token_count``; when the total exceeds the visible parts and neither is
 reported, the gap is billed output we cannot see, so output is derived as total - prompt and
-labelled (``metadata["output_tokens_source"] = "total_minus_prompt"``).
+labelled (``metadata["output_derivation"] = "total_minus_prompt"``).
 """
 
 from __future__ import annotations as _annotations
@@ -77,7 +77,7 @@ def gemini_usage(meta: Any, warnings: list[str], metadata: dict[str, Any] | None
         details["candidates_tokens"] = candidates or 0
         details["hidden_output_tokens"] = total - prompt - (candidates or 0)
         if metadata is not None:
-            metadata["output_tokens_source"] = "total_minus_prompt"
+            metadata["output_derivation"] = "total_minus_prompt"
     if cached is not None and inp is not None and cached > inp:
         warnings.append(f"cachedContentTokenCount {cached} exceeds the prompt {inp}; dropped it")
         cached = None

@@ -82,6 +82,11 @@ def parse_litellm(p: Payload) -> Analysis:
     if cost is None:
         cost = as_number(dig(data, "usage", "cost"))
     metadata = dict(analysis.metadata)
+    usage_obj = get(data, "usage")
+    for key in ("service_tier", "inference_geo", "speed"):  # Anthropic pricing modifiers LiteLLM keeps in usage
+        value = as_str(get(usage_obj, key)) if is_mapping(usage_obj) else None
+        if value and key not in metadata:
+            metadata[key] = value
     if hidden and as_str(get(hidden, "model_id")):
         metadata["litellm_model_id"] = as_str(get(hidden, "model_id"))
     return replace(analysis, provider=provider, usage=usage, cost_usd=cost, metadata=metadata,
