@@ -1,1 +1,3 @@
 """Framework adapters: one module per framework, each importing its framework lazily."""
+
+__all__: list[str] = []

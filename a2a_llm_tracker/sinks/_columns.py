@@ -75,4 +75,7 @@ def row_event(row: dict[str, Any]) -> UsageEvent:
             data[name] = json.loads(value)
     if "stream" in data and data["stream"] is not None:
         data["stream"] = bool(data["stream"])
-    return UsageEvent.model_validate({k: v for k, v in data.items() if k in UsageEvent.model_fields})
+    fields = UsageEvent.model_fields
+    # NULL in a column added by a later schema version means "the field's default"
+    return UsageEvent.model_validate({k: v for k, v in data.items()
+                                      if k in fields and (v is not None or fields[k].default is None)})

@@ -12,7 +12,7 @@ from typing import Any
 
 from .._events import UsageEvent
 from .._outbox import _retry_locked
-from ..exceptions import SinkError
+from ..exceptions import ConfigurationError
 from ._columns import COLUMNS, SCHEMA_VERSION, column_types, event_row, row_event
 from .base import Sink
 
@@ -25,11 +25,9 @@ _INDEXED = ("ts", "agent_id", "session_id", "model", "user_id")
 def _create_sql() -> list[str]:
     types = column_types("sqlite")
     cols = ",\n    ".join(f"{name} {types[name]}" for name in COLUMNS)
-    stmts = [f"CREATE TABLE IF NOT EXISTS {TABLE} (\n    {cols}\n)"]
-    stmts += [f"CREATE INDEX IF NOT EXISTS idx_{TABLE}_{c} ON {TABLE} ({c})" for c in _INDEXED]
-    stmts.append("CREATE TABLE IF NOT EXISTS a2a_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL, "
-                 "updated TEXT NOT NULL)")
-    return stmts
+    return [f"CREATE TABLE IF NOT EXISTS {TABLE} (\n    {cols}\n)",
+            "CREATE TABLE IF NOT EXISTS a2a_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+            "updated TEXT NOT NULL)"]
 
 
 class SQLiteSink(Sink):
@@ -47,7 +45,7 @@ class SQLiteSink(Sink):
 
     def __init__(self, path: str | os.PathLike[str] = "usage.db", *, synchronous: str = "NORMAL") -> None:
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-            raise SinkError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+            raise ConfigurationError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.path = Path(path)
         self._synchronous = synchronous.upper()
         self._lock = threading.Lock()
@@ -83,6 +81,8 @@ class SQLiteSink(Sink):
             for name in COLUMNS:
                 if name not in have:
                     conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {types[name].replace(' PRIMARY KEY', '')}")
+            for column in _INDEXED:  # after the columns exist (an older table may lack some)
+                conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{TABLE}_{column} ON {TABLE} ({column})")
             row = conn.execute("SELECT version FROM a2a_schema WHERE component = 'usage_events'").fetchone()
             if row is None or row[0] < SCHEMA_VERSION:
                 conn.execute("INSERT OR REPLACE INTO a2a_schema VALUES ('usage_events', ?, ?)",
