@@ -251,7 +251,7 @@ class Dispatcher:
         if outbox is None:
             return 0
         with self._export_lock:
-            return self._replay(outbox, due_only=False)
+            return self._replay(outbox, due_only=False, rounds=1_000_000)
 
     # -- internals -------------------------------------------------------------------------------------
     def _submit(self, event: UsageEvent) -> None:
@@ -444,11 +444,12 @@ class Dispatcher:
             self._outbox = Outbox(path)
         return self._outbox
 
-    def _replay(self, outbox: Outbox, due_only: bool = True) -> int:
+    def _replay(self, outbox: Outbox, due_only: bool = True, rounds: int = 20) -> int:
+        """Deliver outbox rows; at most *rounds* batches per kind, so the live queue is not starved."""
         delivered = 0
         with suppress_tracking():
-            # rows for one sink
-            for _ in range(20):
+            # rows parked for one sink
+            for _ in range(rounds):
                 rows = outbox.claim(list(self._names), limit=self.config.max_batch, due_only=due_only)
                 if not rows:
                     break
@@ -465,7 +466,7 @@ class Dispatcher:
                 if len(rows) < self.config.max_batch:
                     break
             # spilled rows go to every sink
-            for _ in range(20):
+            for _ in range(rounds):
                 rows = outbox.claim(["*"], limit=self.config.max_batch, due_only=due_only)
                 if not rows:
                     break

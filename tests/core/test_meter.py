@@ -289,7 +289,7 @@ class TestLifecycle:
         assert meter.close() is True
 
     def test_full_queue_blocks_briefly_then_spills_never_drops(self, tmp_path):
-        slow = FlakySink(name="slow", delay=0.05)
+        slow = FlakySink(name="slow", delay=0.01)
         meter = Meter(sinks=[slow], dispatch=DispatchConfig(max_queue=5, max_batch=5, block_timeout=0.001,
                                                             outbox_path=tmp_path / "ob.db"))
         recorded = [meter.record(input_tokens=i) for i in range(200)]
