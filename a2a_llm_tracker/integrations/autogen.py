@@ -62,6 +62,8 @@ __all__ = ["TrackedChatCompletionClient", "TrackedChatCompletionClientConfig"]
 logger = logging.getLogger("a2a_llm_tracker")
 
 _FRAMEWORK = "autogen"
+#: ``price_id`` of a cache hit's $0 cost (shared with the LangChain adapter).
+_CACHE_HIT_PRICE_ID = "llm-cache-hit"
 
 # Inner client class name (anywhere in its MRO) → provider name used for pricing. Matched by name so
 # this module never imports autogen_ext (or openai / anthropic) itself.
@@ -407,9 +409,9 @@ class TrackedChatCompletionClient(ChatCompletionClient, Component[TrackedChatCom
         request_stream_usage: for OpenAI-family inner clients, add
             ``stream_options={"include_usage": True}`` to streamed calls that did not set it.
 
-    Cache hits (``CreateResult.cached=True``, e.g. an inner ``ChatCompletionCache``) are recorded
-    with ``metadata["cached"] = True`` and 0 billed tokens (no provider call was made); the cached
-    result's counts are kept in ``token_details["cached_response_input_tokens"/"..._output_tokens"]``.
+    Cache hits (``CreateResult.cached=True``, e.g. an inner ``ChatCompletionCache``) made no provider
+    call: they are recorded with the cached result's tokens, ``cost_usd=0.0``
+    (``price_id="llm-cache-hit"``) and ``metadata["cached"] = True``, so they are never billed twice.
 
     .. versionadded:: 0.1
     """
@@ -661,15 +663,18 @@ class TrackedChatCompletionClient(ChatCompletionClient, Component[TrackedChatCom
             fields = self._base_fields(call)
             fields["finish_reason"] = _finish_reason(result)
             if getattr(result, "cached", False):
+                # A cache hit made no provider call: keep its tokens, bill nothing (same convention as
+                # the LangChain adapter's LLM-cache hits).
                 usage = getattr(result, "usage", None)
-                details = {}
-                for src, name in (("prompt_tokens", "cached_response_input_tokens"),
-                                  ("completion_tokens", "cached_response_output_tokens")):
-                    value = _as_int(getattr(usage, src, None))
-                    if value is not None:
-                        details[name] = value
-                fields.update(input_tokens=0, output_tokens=0, accuracy="exact", token_details=details)
-                fields["metadata"]["cached"] = True
+                prompt = _as_int(getattr(usage, "prompt_tokens", None))
+                completion = _as_int(getattr(usage, "completion_tokens", None))
+                if prompt or completion:
+                    fields.update(input_tokens=prompt, output_tokens=completion, accuracy="exact")
+                else:
+                    fields["accuracy"] = "unknown"
+                fields.update(input_cost_usd=0.0, output_cost_usd=0.0, cost_usd=0.0, cost_source="pricing",
+                              price_id=_CACHE_HIT_PRICE_ID)
+                fields["metadata"].update(cached=True, llm_cache_hit=True)
             else:
                 usage_fields = self._usage_fields(call, result)
                 extra_meta = usage_fields.pop("metadata", None)
