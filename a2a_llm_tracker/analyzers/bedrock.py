@@ -166,7 +166,8 @@ def _from_headers(headers: Mapping[str, Any], warnings: list[str]) -> Usage:
 
 def _invoke_body(body: Any, headers: Mapping[str, Any], request_id: str | None) -> Analysis:
     warnings: list[str] = []
-    if is_mapping(body) and (get(body, "type") == "message" or "stop_reason" in body and "content" in body):
+    if is_mapping(body) and (get(body, "type") == "message" or "stop_reason" in body and "content" in body
+                             or is_mapping(get(body, "usage")) and "input_tokens" in get(body, "usage")):
         analysis = parse_anthropic_message(body, provider=PROVIDER)
         return analysis.with_(request_id=request_id or analysis.request_id,
                               metadata={**analysis.metadata, "response_id": as_str(get(body, "id"))}

@@ -211,6 +211,16 @@ class AnthropicStream(Accumulator):
             self.seen = True
             self._error = chunk
 
+    def use_totals(self, metrics: Any) -> None:
+        """Let Bedrock's ``amazon-bedrock-invocationMetrics`` override the input/output/cache counts."""
+        plain = to_plain(metrics)
+        for source, target in (("inputTokenCount", "input_tokens"), ("outputTokenCount", "output_tokens"),
+                               ("cacheReadInputTokenCount", "cache_read_input_tokens"),
+                               ("cacheWriteInputTokenCount", "cache_creation_input_tokens")):
+            value = get(plain, source)
+            if value is not None:
+                self._usage[target] = value
+
     def _result(self) -> Analysis:
         if self._error is not None:
             return parse_anthropic_message(to_plain(self._error), provider=self.provider or "anthropic",
@@ -340,11 +350,10 @@ class BedrockStream(Accumulator):
             return Analysis(provider=BEDROCK, status="error", error_type=str(key)[0].upper() + str(key)[1:],
                             error_message=str(get(value, "message") or "")[:2000] or None)
         if self._anthropic.seen:
-            analysis = self._anthropic.result()
-            if analysis.usage.is_empty and is_mapping(self._metrics):
-                return converse_analysis({"usage": _metrics_usage(self._metrics), "stopReason": analysis.finish_reason},
-                                 analysis.request_id).with_(metadata=analysis.metadata)
-            return analysis
+            if is_mapping(self._metrics):
+                # Bedrock bills what invocationMetrics says; the Anthropic events keep the details.
+                self._anthropic.use_totals(self._metrics)
+            return self._anthropic.result()
         meta = to_plain(self._metadata) if self._metadata is not None else {}
         body = {"usage": get(meta, "usage"), "stopReason": to_plain(self._stop), "metrics": get(meta, "metrics")}
         if body["usage"] is None and is_mapping(self._metrics):
