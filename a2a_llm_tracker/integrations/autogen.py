@@ -41,7 +41,13 @@ from .._setup import resolve_meter
 from ..exceptions import AdapterUnavailable, BudgetExceededError, TrackerNotInitializedError
 
 try:
-    from autogen_core import EVENT_LOGGER_NAME, CancellationToken, Component, ComponentModel, MessageHandlerContext
+    from autogen_core import (
+        EVENT_LOGGER_NAME,
+        CancellationToken,
+        Component,
+        ComponentModel,
+        MessageHandlerContext,
+    )
     from autogen_core.models import (
         ChatCompletionClient,
         CreateResult,

@@ -18,7 +18,6 @@ import a2a_llm_tracker  # noqa: E402
 from a2a_llm_tracker import Meter  # noqa: E402
 from a2a_llm_tracker.exceptions import BudgetExceededError  # noqa: E402
 from a2a_llm_tracker.integrations.autogen import TrackedChatCompletionClient  # noqa: E402
-from a2a_llm_tracker.mock_provider import MockProvider  # noqa: E402
 from a2a_llm_tracker.sinks.memory import MemorySink  # noqa: E402
 
 from .conftest import CACHED, REASONING, SERVED_MODEL  # noqa: E402
