@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,7 +104,8 @@ class Source:
         if self.kind == "sqlite":
             mode = "rw" if write else "ro"
             try:
-                conn = sqlite3.connect(f"file:{Path(self.location)}?mode={mode}", uri=True, timeout=30.0,
+                uri = f"file:{urllib.parse.quote(str(Path(self.location).resolve()))}?mode={mode}"
+                conn = sqlite3.connect(uri, uri=True, timeout=30.0,
                                        isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA busy_timeout=30000")
                 found = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
