@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from ._context import _EMPTY as _EMPTY_CONTEXT
 from ._context import CONTEXT_FIELDS, get_context
 from ._dispatch import DispatchConfig, Dispatcher, DispatchStats
 from ._events import UsageEvent
@@ -114,11 +115,14 @@ class Meter:
         """Attribute and price *event* without recording it (what ``record`` stores)."""
         update: dict[str, Any] = {}
         ctx = get_context()
-        for name in CONTEXT_FIELDS:
-            if getattr(event, name) is None:
-                value = getattr(ctx, name) or self._defaults.get(name)
-                if value is not None:
-                    update[name] = value
+        data = event.__dict__
+        defaults = self._defaults
+        if ctx is not _EMPTY_CONTEXT or defaults:
+            for name in CONTEXT_FIELDS:
+                if data[name] is None:
+                    value = getattr(ctx, name) or defaults.get(name)
+                    if value is not None:
+                        update[name] = value
         if ctx.metadata:
             update["metadata"] = {**ctx.metadata, **event.metadata}
         update.update(self._cost_fields(event))

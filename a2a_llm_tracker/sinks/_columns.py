@@ -50,20 +50,37 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _json_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    return "{}" if not value else _dumps(value)
+
+
+# per column: how to turn the attribute into a SQL value (None: as is)
+_CONVERT_TEXT: tuple[Any, ...] = tuple(
+    _json_or_none if n in JSON_COLUMNS else _iso if n in _TIME_COLUMNS else int if n in _BOOL_COLUMNS else None
+    for n in COLUMNS)
+_CONVERT_NATIVE: tuple[Any, ...] = tuple(
+    _json_or_none if n in JSON_COLUMNS else bool if n in _BOOL_COLUMNS else None for n in COLUMNS)
+
+
 def event_row(event: UsageEvent, *, native_time: bool = False, native_bool: bool = False) -> tuple[Any, ...]:
-    """The event as a tuple in :data:`COLUMNS` order (dicts as JSON text)."""
+    """The event as a tuple in :data:`COLUMNS` order (dicts as JSON text).
+
+    ``native_time``/``native_bool`` keep datetimes and bools as Python objects (PostgreSQL drivers
+    adapt them); by default times are fixed-width UTC ISO text and bools 0/1 (SQLite).
+    """
     data = event.__dict__
-    row: list[Any] = []
-    for name in COLUMNS:
-        value = data[name]
-        if name in JSON_COLUMNS:
-            value = None if value is None else _dumps(value)
-        elif name in _TIME_COLUMNS:
-            value = value if native_time else _iso(value)
-        elif name in _BOOL_COLUMNS:
-            value = bool(value) if native_bool else int(bool(value))
-        row.append(value)
-    return tuple(row)
+    if native_time and native_bool:
+        converters = _CONVERT_NATIVE
+    elif not native_time and not native_bool:
+        converters = _CONVERT_TEXT
+    else:
+        converters = tuple(
+            _json_or_none if n in JSON_COLUMNS
+            else (None if native_time else _iso) if n in _TIME_COLUMNS
+            else (bool if native_bool else int) if n in _BOOL_COLUMNS else None for n in COLUMNS)
+    return tuple(data[name] if conv is None else conv(data[name]) for name, conv in zip(COLUMNS, converters))
 
 
 def row_event(row: dict[str, Any]) -> UsageEvent:
