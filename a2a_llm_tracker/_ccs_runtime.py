@@ -22,6 +22,7 @@ import copy
 import ipaddress
 import logging
 import os
+import random
 import sys
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterable
@@ -242,6 +243,7 @@ class Runtime:
         async with self._lock:
             ccs = import_ccs()
             _install(ccs, conn)
+            reset_client_state(ccs, conn.known.values())  # another connection's cache must not leak in
             try:
                 if authenticate and not conn.token:
                     await _authenticate(ccs, conn)
@@ -261,16 +263,38 @@ def _install(ccs: Any, conn: Connection) -> None:
     base.BASE_APPLICATION = s.application_name
     base.CLIENT_ID = s.client_id
     base.CLIENT_SECRET = s.client_secret
-    # The client rewrites its counter file every 10 ids (a file open per event); reserve big blocks instead.
-    # Skipped ids on a crash are harmless: ghost ids only need to be unique, not dense.
-    ccs.LocalId._reserve_batch_size = 5000
-    ids_file = s.storage_path / "local_ids.json"
-    if ccs.LocalId._storage_path != ids_file:  # set_storage_path forces a reload: only on change
-        s.storage_path.mkdir(parents=True, exist_ok=True)
-        ccs.LocalId.set_storage_path(str(ids_file))
-        ccs.LocalId._reserved_concept_ids.clear()
-        ccs.LocalId._reserved_connection_ids.clear()
+    _seed_ghost_ids(ccs, s.storage_path)
+    ccs.LocalId._storage_path = s.storage_path / "local_ids.json"  # only ever written, never read back
     ccs.TokenStorage.BearerAccessToken = conn.token
+
+
+_ids_pid = 0
+
+
+def _seed_ghost_ids(ccs: Any, storage: Path) -> None:
+    """Give this process its own random block of ghost ids (once per process).
+
+    The client counts ghost ids down from a value kept in ``local_ids.json``; two processes (or two
+    storage paths) of the same client then hand out the same ids, and a server that maps ghost ids per
+    client confuses them. A random start in [-2**31, -10**6] per process makes that unlikely, and the
+    file is never read back (it is still written, under *storage*, not in the working directory).
+    Reserving 1000 ids at a time also spares the client a file write every 10 ids.
+    """
+    global _ids_pid
+    if _ids_pid == os.getpid():
+        return
+    local_id = ccs.LocalId
+    storage.mkdir(parents=True, exist_ok=True)
+    rng = random.SystemRandom()
+    with local_id._lock:
+        local_id._storage_path = storage / "local_ids.json"
+        local_id._concept_counter = -rng.randrange(10**6, 2**31 - 2**24)
+        local_id._connection_counter = -rng.randrange(10**6, 2**31 - 2**24)
+        local_id._reserved_concept_ids.clear()
+        local_id._reserved_connection_ids.clear()
+        local_id._reserve_batch_size = 1000
+        local_id._initialized = True  # never load a counter another process may share
+    _ids_pid = os.getpid()
 
 
 def _plausible_token(token: str) -> bool:
