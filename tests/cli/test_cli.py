@@ -122,6 +122,7 @@ class TestBadInput:
         (["reprice", "{db}"], "the following arguments are required: --prices"),
         (["prices", "check", "{tmp}/foreign.db"], "has no table 'usage_events'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["report", "postgresql://tracker:s3cret@127.0.0.1:1/test"], "cannot connect to postgresql://tracker:***@"),
     ])
     def test_one_line_error_exit_2(self, capsys, tmp_path, db, argv, message):
         (tmp_path / "bad.toml").write_text(BAD_SHEET)
@@ -129,7 +130,7 @@ class TestBadInput:
         code, out, err = run(capsys, *(a.format(tmp=tmp_path, db=db) for a in argv))
         assert code == 2 and out == ""
         assert err.count("\n") == 1 and message in err and "Traceback" not in err
-        assert err.startswith("a2a-llm-tracker")
+        assert err.startswith("a2a-llm-tracker") and "s3cret" not in err
 
 
 class TestReprice:
