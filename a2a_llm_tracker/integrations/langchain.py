@@ -238,27 +238,20 @@ class TrackerHandler(BaseCallbackHandler):
         with self._lock:
             return self._runs.pop(run_id, None)
 
-    def _root(self, run_id: UUID, parent: UUID | None) -> UUID:
-        root = run_id
-        seen = 0
+    def _ancestry(self, run_id: UUID, parent: UUID | None) -> tuple[UUID, str | None]:
+        """The root run id (the farthest ancestor seen, or the unseen parent) and the nearest agent name."""
+        root, agent, hops = run_id, None, 0
         with self._lock:
-            while parent is not None and seen < 1000:
+            while parent is not None and hops < 1000:
                 root = parent
                 entry = self._runs.get(parent)
-                parent = entry.parent if entry is not None else None
-                seen += 1
-        return root
-
-    def _agent_from_ancestors(self, parent: UUID | None) -> str | None:
-        with self._lock:
-            while parent is not None:
-                entry = self._runs.get(parent)
                 if entry is None:
-                    return None
-                if entry.agent:
-                    return entry.agent
+                    break
+                if agent is None and entry.agent:
+                    agent = entry.agent
                 parent = entry.parent
-        return None
+                hops += 1
+        return root, agent
 
     # -- chains / tools: only kept for parent walks (trace root, agent name) ---------------------------
     def on_chain_start(self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
@@ -336,15 +329,16 @@ class TrackerHandler(BaseCallbackHandler):
                  or ser_kwargs.get("model_name") or ser_kwargs.get("model"))
         endpoint = endpoint_host(ser_kwargs.get("openai_api_base") or ser_kwargs.get("base_url")
                                  or ser_kwargs.get("anthropic_api_url") or ser_kwargs.get("api_base"))
-        agent = (md.get("agent_id") or md.get("lc_agent_name") or self._agent_from_ancestors(parent)
-                 or md.get("langgraph_node"))
-        fields: dict[str, Any] = {
-            "agent_id": agent, "session_id": md.get("session_id") or md.get("thread_id"),
-            "user_id": md.get("user_id"),
-            "call_id": str(run_id), "parent_call_id": str(parent) if parent is not None else None,
-            "trace_id": str(self._root(run_id, parent)),
-        }
-        fields = {k: str(v) for k, v in fields.items() if v is not None}
+        root, ancestor_agent = self._ancestry(run_id, parent)
+        agent = md.get("agent_id") or md.get("lc_agent_name") or ancestor_agent or md.get("langgraph_node")
+        run_str = str(run_id)
+        fields: dict[str, Any] = {"call_id": run_str, "trace_id": run_str if root is run_id else str(root)}
+        if parent is not None:
+            fields["parent_call_id"] = str(parent)
+        for name, value in (("agent_id", agent), ("session_id", md.get("session_id") or md.get("thread_id")),
+                            ("user_id", md.get("user_id"))):
+            if value is not None:
+                fields[name] = value if isinstance(value, str) else str(value)
         fields.update(self._explicit)
         extra = dict(self._metadata)
         for key in ("langgraph_node", "langgraph_step", "checkpoint_ns"):

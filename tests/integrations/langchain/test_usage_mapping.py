@@ -112,3 +112,33 @@ def test_missing_langchain_raises_adapter_unavailable():
         "    print('OK', exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.startswith("OK") and "pip install a2a-llm-tracker[langchain]" in out.stdout, out.stderr
+
+
+class TestBuildEvent:
+    """The adapters' hot-path event builder gives exactly what full validation gives."""
+
+    FIELDS = dict(input_tokens=120, output_tokens=30, cached_input_tokens=100, reasoning_tokens=12,
+                  token_details={"audio_input_tokens": 0}, raw_usage=OPENAI_PLAIN, provider="openai",
+                  model="gpt-4o-mini", framework="langchain", call_id="c-1", latency_ms=1.5,
+                  metadata={"run_name": "uses sk-abcdefghijklmnopqrst", "api_key": "xyz", "langgraph_step": 2})
+
+    def test_same_as_validated(self):
+        from a2a_llm_tracker import UsageEvent
+        from a2a_llm_tracker.integrations._common import build_event
+
+        fast, slow = build_event(**self.FIELDS), UsageEvent(**self.FIELDS)
+        assert fast.model_dump(exclude={"event_id", "ts"}) == slow.model_dump(exclude={"event_id", "ts"})
+        assert fast.metadata["api_key"] == "[REDACTED]" and "sk-" not in fast.metadata["run_name"]
+        assert fast.total_tokens == 150 and fast.accuracy == "exact" and fast.event_id != slow.event_id
+        assert UsageEvent.model_validate(fast.to_record()) == UsageEvent.model_validate(fast.to_record())
+
+    def test_contract_breaks_fall_back_and_keep_the_event(self, caplog):
+        from a2a_llm_tracker.integrations._common import build_event
+
+        event = build_event(**{**self.FIELDS, "cached_input_tokens": 500})
+        assert event.cached_input_tokens is None and event.input_tokens == 120
+        assert event.metadata["usage_warning"]
+        import pytest
+
+        with pytest.raises(ValueError):
+            build_event(input_tokens=-1)
