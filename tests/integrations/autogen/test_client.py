@@ -357,6 +357,20 @@ class TestMeterResolution:
         assert server.requests == [] and sink.events == []
         assert seen[0]["agent_id"] == "researcher"
 
+    async def test_real_budget_per_agent(self, server, meter, sink, openai_client) -> None:
+        """With a real per-agent Budget, an agent over its limit is stopped; another agent is not."""
+        from a2a_llm_tracker import Budget
+
+        meter.add_budget(Budget(0.000001, scope="agent"))
+        alice = TrackedChatCompletionClient(openai_client(), meter, agent_id="alice")
+        bob = TrackedChatCompletionClient(openai_client(), meter, agent_id="bob")
+        await alice.create(MESSAGES)  # spend 0 < limit: allowed; its cost is now recorded
+        with pytest.raises(BudgetExceededError) as info:
+            await alice.create(MESSAGES)
+        assert info.value.scope == "agent" and info.value.key == "alice"
+        await bob.create(MESSAGES)
+        assert len(server.requests) == 2 and [e.agent_id for e in sink.events] == ["alice", "bob"]
+
     async def test_tracking_failure_never_breaks_the_call(self, server, openai_client, caplog) -> None:
         """A meter that fails to record (non-strict) logs a warning; the result is returned unchanged."""
 
