@@ -47,7 +47,7 @@ DEMO_MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
                "Draft: Over the last year the picture changed. Costs fell, adoption rose, and the open "
                "questions moved from whether to how. Here is what the sources say and where they disagree.",
                {"reasoning_tokens": 384}),
-    "fact-checker": ("openai/llama-3.1-8b-instruct",
+    "fact-checker": ("openai/newsroom-checker-7b",
                      "All four claims are supported by the cited sources; one figure needs a date.",
                      {}),
 }
@@ -198,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.live and not os.environ.get("OPENAI_API_KEY"):
         sys.stderr.write("a2a-llm-tracker demo --live needs OPENAI_API_KEY in the environment\n")
         return 2
+    # LiteLLM fetches its model cost map from the internet at import unless told not to; the demo is
+    # offline (and prices with the user's own prices), so use the copy bundled with LiteLLM.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
         from .integrations.litellm import LiteLLM
     except (ImportError, AdapterUnavailable) as exc:
@@ -233,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write(f"\n{stats.submitted} calls tracked ({billed} answered by the mock provider), "
               f"{stats.written} written to {db.name}, {stats.lost} lost\n")
     _report(out, db, trace_id)
-    out.write("\nThe fact-checker's model (llama-3.1-8b-instruct) has no price: its cost shows as 'unpriced', "
+    out.write("\nThe fact-checker runs on a self-hosted model (newsroom-checker-7b) that has no price: its cost shows as 'unpriced', "
               "never $0.\n")
     out.write(f"Explore: a2a-llm-tracker report {db} --by user_id   (or session_id, model, day)\n")
     return 0 if stats.lost == 0 and stats.submitted == billed else 1

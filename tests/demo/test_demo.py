@@ -2,6 +2,7 @@
 
 from __future__ import annotations as _annotations
 
+import importlib.util
 import os
 import sqlite3
 import subprocess
@@ -10,19 +11,23 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("litellm", reason="the demo drives the LiteLLM wrapper: pip install a2a-llm-tracker[litellm]")
-
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not (ROOT / "a2a_llm_tracker" / "integrations" / "litellm.py").exists(),
-                                reason="the LiteLLM wrapper (integrations/litellm.py) is not there yet")
+# find_spec, not importorskip: importing litellm here would cost seconds the subprocesses pay anyway
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("litellm") is None,
+                       reason="the demo drives the LiteLLM wrapper: pip install a2a-llm-tracker[litellm]"),
+    pytest.mark.skipif(not (ROOT / "a2a_llm_tracker" / "integrations" / "litellm.py").exists(),
+                       reason="the LiteLLM wrapper (integrations/litellm.py) is not there yet"),
+]
 
 
-def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(cwd: Path, *args: str, via_cli: bool = False) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["A2A_TRACKER_OUTBOX_DIR"] = str(cwd / "outbox")
     env["NO_COLOR"] = "1"
-    return subprocess.run([sys.executable, "-m", "a2a_llm_tracker._demo", *args], cwd=cwd, env=env,
+    command = ["-m", "a2a_llm_tracker", "demo"] if via_cli else ["-m", "a2a_llm_tracker._demo"]
+    return subprocess.run([sys.executable, *command, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=90)
 
 
@@ -49,7 +54,7 @@ class TestDemo:
         for agent in ("planner", "researcher", "writer", "fact-checker"):
             assert agent in by_agent
         by_model = out.split("Cost by model", 1)[1]
-        for model in ("gpt-4.1", "gpt-4.1-mini", "o4-mini", "llama-3.1-8b-instruct"):
+        for model in ("gpt-4.1", "gpt-4.1-mini", "o4-mini", "newsroom-checker-7b"):
             assert model in by_model
         checker_line = next(line for line in by_agent.splitlines() if "fact-checker" in line)
         assert "unpriced" in checker_line and "$0.000000" not in checker_line
@@ -61,7 +66,8 @@ class TestDemo:
         cwd, _ = demo
         con = sqlite3.connect(cwd / "usage.db")
         con.row_factory = sqlite3.Row
-        rows = [dict(r) for r in con.execute("SELECT * FROM usage_events")]
+        first_trace = con.execute("SELECT trace_id FROM usage_events ORDER BY ts LIMIT 1").fetchone()[0]
+        rows = [dict(r) for r in con.execute("SELECT * FROM usage_events WHERE trace_id = ?", (first_trace,))]
         con.close()
         assert len(rows) == 4 * 6
         assert {r["user_id"] for r in rows} == {"alice", "bob", "carol"}
@@ -90,13 +96,14 @@ class TestDemo:
 
     def test_second_run_reports_only_itself(self, demo: tuple[Path, subprocess.CompletedProcess[str]],
                                             tmp_path: Path) -> None:
-        """--db records elsewhere; running twice into one file keeps both runs, each report shows its own."""
-        db = tmp_path / "other.db"
-        first = _run(tmp_path, "--db", str(db))
-        second = _run(tmp_path, "--db", str(db))
-        assert first.returncode == 0 and second.returncode == 0, second.stderr
+        """The CLI's demo --db names the file; a second run into the same file keeps both runs, and reports only its own."""
+        cwd, first = demo
+        db = cwd / "usage.db"
+        second = _run(tmp_path, "--db", str(db), via_cli=True)  # python -m a2a_llm_tracker demo --db ...
+        assert second.returncode == 0, second.stdout + second.stderr
         con = sqlite3.connect(db)
         assert con.execute("SELECT COUNT(*) FROM usage_events").fetchone()[0] == 48
+        assert con.execute("SELECT COUNT(DISTINCT trace_id) FROM usage_events").fetchone()[0] == 2
         con.close()
         assert first.stdout.split("Cost by agent", 1)[1] == second.stdout.split("Cost by agent", 1)[1]
         assert not (tmp_path / "usage.db").exists()
