@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from a2a_llm_tracker import Meter, UsageEvent
-from a2a_llm_tracker.exceptions import AdapterUnavailable, ConfigurationError
+from a2a_llm_tracker.exceptions import AdapterUnavailable, ConfigurationError, ExportError
 from a2a_llm_tracker.sinks._columns import COLUMNS, SCHEMA_VERSION, event_row
 from a2a_llm_tracker.sinks.postgres import PostgresSink, mask_dsn, pg_row, read_postgres
 from a2a_llm_tracker.sinks.sqlite import SQLiteSink
@@ -301,3 +301,24 @@ class TestSecretsAndErrors:
         assert out.returncode == 0, out.stderr
         assert "pip install a2a-llm-tracker[postgres]" in out.stdout
         assert issubclass(AdapterUnavailable, ImportError)
+
+
+class TestRefusedRows:
+    def test_a_refused_event_is_isolated_and_kept_by_the_dispatcher(self, pg_dsn, pg_schema, pg, outbox_path,
+                                                                    tmp_path):
+        """A row the database refuses (not an outage) raises ExportError; the good rows still land."""
+        sink = PostgresSink(pg_dsn, schema=pg_schema, outbox_path=outbox_path)
+        sink.write(_event(0))
+        pg.execute(f'ALTER TABLE "{pg_schema}".usage_events ADD CONSTRAINT small CHECK (input_tokens < 1000)')
+        with pytest.raises(ExportError, match="insert failed") as info:
+            sink.write_many([_event(1), _event(5000)])
+        assert "CheckViolation" in str(info.value)
+        from a2a_llm_tracker import DispatchConfig
+        meter = Meter(sinks=[sink], dispatch=DispatchConfig(outbox_path=tmp_path / "dispatch.db", retry_backoff=0.0))
+        for i in (2, 7000, 3):
+            meter.record(_event(i))
+        meter.flush(10)
+        stats = meter.stats()
+        meter.close()
+        assert _count(pg, pg_schema) == 3  # events 0, 2 and 3
+        assert stats.export_failed == 1 and stats.lost == 0 and stats.in_outbox == 1
