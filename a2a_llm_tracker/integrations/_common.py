@@ -80,6 +80,9 @@ def usage_from_raw(raw: Any) -> Usage | None:
     data = as_dict(raw)
     if not data:
         return None
+    shared = _analyzer_usage(data)
+    if shared is not None:
+        return shared
     if "prompt_tokens" in data or "completion_tokens" in data:
         return _openai_chat(data)
     if "input_tokens" in data or "output_tokens" in data:
@@ -92,6 +95,34 @@ def usage_from_raw(raw: Any) -> Usage | None:
     return None
 
 
+def _analyzer_usage(data: dict[str, Any]) -> Usage | None:
+    """The shared analyzers' reading of *data* (one convention for every adapter), None if unavailable."""
+    try:
+        from ..analyzers.anthropic import anthropic_usage
+        from ..analyzers.gemini import gemini_usage
+        from ..analyzers.openai import chat_usage
+    except ImportError:  # pragma: no cover - analyzers are part of the package; local readers as a fallback
+        return None
+    warnings: list[str] = []
+    try:
+        if "cache_read_input_tokens" in data or "cache_creation_input_tokens" in data or (
+                "input_tokens" in data and isinstance(data.get("cache_creation"), Mapping)):
+            usage = anthropic_usage(data, warnings)
+        elif any(k in data for k in ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens")):
+            usage = chat_usage(data, warnings)
+        elif any(k in data for k in ("prompt_token_count", "promptTokenCount", "candidates_token_count",
+                                     "candidatesTokenCount")):
+            usage = gemini_usage(data, warnings)
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - fall back to the local readers
+        logger.debug("a2a_llm_tracker: analyzer could not read usage", exc_info=True)
+        return None
+    if warnings:
+        logger.debug("a2a_llm_tracker: usage warnings: %s", "; ".join(warnings))
+    return None if usage.is_empty else usage
+
+
 def _openai_chat(d: dict[str, Any]) -> Usage:
     inp, out = _count(d.get("prompt_tokens")), _count(d.get("completion_tokens"))
     pd = d.get("prompt_tokens_details") if isinstance(d.get("prompt_tokens_details"), Mapping) else {}
@@ -99,9 +130,9 @@ def _openai_chat(d: dict[str, Any]) -> Usage:
     details = {**_numeric_details("input_", pd, ("cached_tokens", "cache_write_tokens", "audio_tokens")),
                **_numeric_details("output_", cd, ("reasoning_tokens", "audio_tokens"))}
     if _count(pd.get("audio_tokens")) is not None:
-        details["audio_input_tokens"] = _count(pd.get("audio_tokens"))  # type: ignore[assignment]
+        details["input_audio_tokens"] = _count(pd.get("audio_tokens"))  # type: ignore[assignment]
     if _count(cd.get("audio_tokens")) is not None:
-        details["audio_output_tokens"] = _count(cd.get("audio_tokens"))  # type: ignore[assignment]
+        details["output_audio_tokens"] = _count(cd.get("audio_tokens"))  # type: ignore[assignment]
     return Usage(input_tokens=inp, output_tokens=out, total_tokens=_count(d.get("total_tokens")),
                  cached_input_tokens=_count(pd.get("cached_tokens")),
                  cache_write_tokens=_count(pd.get("cache_write_tokens")),

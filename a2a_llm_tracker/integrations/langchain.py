@@ -103,7 +103,7 @@ def usage_from_langchain(usage_metadata: Mapping[str, Any]) -> dict[str, Any]:
     ``cache_read`` / ``*_cache_read`` → ``cached_input_tokens``; ``cache_creation`` and Anthropic's
     ``ephemeral_5m/1h_input_tokens`` → ``cache_write_tokens`` (TTL split in ``token_details``);
     ``reasoning`` / ``*_reasoning`` → ``reasoning_tokens``; other numeric detail keys go to
-    ``token_details`` as ``input_<key>`` / ``output_<key>`` (audio as ``audio_input_tokens``).
+    ``token_details`` as ``input_<key>`` / ``output_<key>`` (audio as ``input_audio_tokens``, as the analyzers name it).
     """
     in_d = usage_metadata.get("input_token_details") or {}
     out_d = usage_metadata.get("output_token_details") or {}
@@ -122,7 +122,7 @@ def usage_from_langchain(usage_metadata: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "ephemeral_1h_input_tokens":
             ttl1 = count
         elif key == "audio":
-            details["audio_input_tokens"] = count
+            details["input_audio_tokens"] = count
         else:
             details[f"input_{key}"] = count
     for key, value in (out_d.items() if isinstance(out_d, Mapping) else ()):
@@ -132,7 +132,7 @@ def usage_from_langchain(usage_metadata: Mapping[str, Any]) -> dict[str, Any]:
         if key == "reasoning" or key.endswith("_reasoning"):
             reasoning = (reasoning or 0) + count
         elif key == "audio":
-            details["audio_output_tokens"] = count
+            details["output_audio_tokens"] = count
         else:
             details[f"output_{key}"] = count
     if ttl5 is not None or ttl1 is not None:

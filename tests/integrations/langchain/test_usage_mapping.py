@@ -28,7 +28,7 @@ class TestUsageMapping:
         f = usage_from_langchain(OPENAI_PLAIN)
         assert (f["input_tokens"], f["output_tokens"], f["cached_input_tokens"], f["reasoning_tokens"]) == \
             (120, 30, 100, 12)
-        assert f["token_details"] == {"audio_input_tokens": 0, "audio_output_tokens": 0}
+        assert f["token_details"] == {"input_audio_tokens": 0, "output_audio_tokens": 0}
 
     def test_priority_prefixed_keys(self):
         """Tier-prefixed keys replace the plain ones: they must still count as cache/reasoning."""
@@ -118,7 +118,7 @@ class TestBuildEvent:
     """The adapters' hot-path event builder gives exactly what full validation gives."""
 
     FIELDS = dict(input_tokens=120, output_tokens=30, cached_input_tokens=100, reasoning_tokens=12,
-                  token_details={"audio_input_tokens": 0}, raw_usage=OPENAI_PLAIN, provider="openai",
+                  token_details={"input_audio_tokens": 0}, raw_usage=OPENAI_PLAIN, provider="openai",
                   model="gpt-4o-mini", framework="langchain", call_id="c-1", latency_ms=1.5,
                   metadata={"run_name": "uses sk-abcdefghijklmnopqrst", "api_key": "xyz", "langgraph_step": 2})
 
