@@ -51,6 +51,10 @@ TOTAL_FIELDS: tuple[str, ...] = ("calls", "errors", "input_tokens", "output_toke
                                  "reasoning_tokens", "total_tokens", "cost_usd", "priced_calls",
                                  "unpriced_calls", "no_usage_calls")
 
+# what an error, an unpriced call and a call without usage are, in SQL (the JSONL path: _Acc.add)
+_ERROR = "status = 'error'"
+_UNPRICED = "cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)"
+_NO_USAGE = "input_tokens IS NULL AND output_tokens IS NULL"
 _TOKEN_SUMS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "total_tokens")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -255,11 +259,14 @@ def aggregate_sql(src: Source, fields: Sequence[str]) -> str:
     """The SELECT list and GROUP BY of a report (exposed for the benchmark and for tests)."""
     keys = [src.day_expr() if f == "day" else f for f in fields]
     tokens = ", ".join(f"SUM({t})" for t in _TOKEN_SUMS)
-    select = (f"SELECT {', '.join(keys)}, COUNT(*), SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), "
-              f"{tokens}, SUM(cost_usd), COUNT(cost_usd), "
-              "SUM(CASE WHEN cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) "
-              "THEN 1 ELSE 0 END), "
-              "SUM(CASE WHEN input_tokens IS NULL AND output_tokens IS NULL THEN 1 ELSE 0 END)")
+    if src.kind == "postgres":
+        def count_if(cond: str) -> str:
+            return f"COUNT(*) FILTER (WHERE {cond})"
+    else:  # SQLite: a comparison is 0/1, and summing it is cheaper than CASE
+        def count_if(cond: str) -> str:
+            return f"TOTAL({cond})"
+    select = (f"SELECT {', '.join(keys)}, COUNT(*), {count_if(_ERROR)}, {tokens}, SUM(cost_usd), COUNT(cost_usd), "
+              f"{count_if(_UNPRICED)}, {count_if(_NO_USAGE)}")
     group = ", ".join(str(i + 1) for i in range(len(keys)))
     return f"{select} FROM {src.quoted_table()}{{where}} GROUP BY {group}"
 
