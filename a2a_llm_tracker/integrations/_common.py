@@ -11,8 +11,8 @@ from __future__ import annotations as _annotations
 
 import functools
 import logging
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -123,11 +123,16 @@ def _analyzer_usage(data: dict[str, Any]) -> Usage | None:
     return None if usage.is_empty else usage
 
 
+def _sub(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = d.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def _openai_chat(d: dict[str, Any]) -> Usage:
     inp, out = _count(d.get("prompt_tokens")), _count(d.get("completion_tokens"))
-    pd = d.get("prompt_tokens_details") if isinstance(d.get("prompt_tokens_details"), Mapping) else {}
-    cd = d.get("completion_tokens_details") if isinstance(d.get("completion_tokens_details"), Mapping) else {}
-    details = {**_numeric_details("input_", pd, ("cached_tokens", "cache_write_tokens", "audio_tokens")),
+    pd = _sub(d, "prompt_tokens_details")
+    cd = _sub(d, "completion_tokens_details")
+    details: dict[str, int | float] = {**_numeric_details("input_", pd, ("cached_tokens", "cache_write_tokens", "audio_tokens")),
                **_numeric_details("output_", cd, ("reasoning_tokens", "audio_tokens"))}
     if _count(pd.get("audio_tokens")) is not None:
         details["input_audio_tokens"] = _count(pd.get("audio_tokens"))  # type: ignore[assignment]
@@ -140,9 +145,9 @@ def _openai_chat(d: dict[str, Any]) -> Usage:
 
 
 def _responses(d: dict[str, Any]) -> Usage:
-    idt = d.get("input_tokens_details") if isinstance(d.get("input_tokens_details"), Mapping) else {}
-    odt = d.get("output_tokens_details") if isinstance(d.get("output_tokens_details"), Mapping) else {}
-    details = {**_numeric_details("input_", idt, ("cached_tokens",)),
+    idt = _sub(d, "input_tokens_details")
+    odt = _sub(d, "output_tokens_details")
+    details: dict[str, int | float] = {**_numeric_details("input_", idt, ("cached_tokens",)),
                **_numeric_details("output_", odt, ("reasoning_tokens",))}
     return Usage(input_tokens=_count(d.get("input_tokens")), output_tokens=_count(d.get("output_tokens")),
                  total_tokens=_count(d.get("total_tokens")), cached_input_tokens=_count(idt.get("cached_tokens")),

@@ -520,7 +520,7 @@ class TrackerCallbackHandler(_LegacyHandler):
             span.model = model if model not in (None, "unknown") else None
             span.provider = _provider(serialized)
             span.started = time.perf_counter()
-            fields = {"call_id": event_id, "parent_call_id": parent, **tracker.explicit}
+            fields: dict[str, Any] = {"call_id": event_id, "parent_call_id": parent, **tracker.explicit}
             endpoint = endpoint_host(serialized.get("api_base"))
             fields["metadata"] = {**tracker.metadata, **({"endpoint": endpoint} if endpoint else {})}
             span.fields = {k: v for k, v in fields.items() if v is not None}
