@@ -310,7 +310,7 @@ async def _authenticate(ccs: Any, conn: Connection) -> None:
         response = await asyncio.wait_for(
             getOAuthToken(client_id=s.client_id, client_secret=s.client_secret,
                           application_name=s.application_name, auto_set_token=True), s.auth_timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         ccs.TokenStorage.BearerAccessToken = ""
         raise CCSAuthError(f"OAuth token request to {s.server_url} timed out after {s.auth_timeout:g} s") from None
     token = ccs.TokenStorage.BearerAccessToken

@@ -137,7 +137,7 @@ class CCSSource:
         async with self._runtime.exclusive(self._conn):
             try:
                 result = await asyncio.wait_for(freeschema_query_api(query), self.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise SinkError(f"CCS query to {self.settings.server_url} timed out after "
                                 f"{self.timeout:g} s") from None
             if not isinstance(result, dict) or not isinstance(result.get("conceptIds"), list):
@@ -151,7 +151,7 @@ class CCSSource:
                 chunk = ids[start:start + 500]
                 try:
                     got = await asyncio.wait_for(GetConceptBulk(chunk), self.timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise SinkError(f"CCS concept fetch timed out after {self.timeout:g} s") from None
                 concepts.update((c.id, c) for c in got if c.id in set(chunk))
             missing = [i for i in ids if i not in concepts]

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .._ccs_runtime import CCSAuthError, CCSSettings, get_runtime, import_ccs, normalize_url
+from .._ccs_runtime import CCSSettings, get_runtime, import_ccs, normalize_url
 from .._dotenv import load_env_file
 from .._outbox import Outbox, default_outbox_dir
 from .._redact import redact_mapping, scrub_secrets
@@ -330,7 +330,7 @@ class CCSSink(Sink):
             if delay > 0:
                 try:
                     await asyncio.wait_for(self._wake.wait(), delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 self._wake.clear()
                 if self._stopping:
@@ -389,9 +389,7 @@ class CCSSink(Sink):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # transient: keep the request, retry it after a backoff
-                self._note_failure(exc)
-                if isinstance(exc, CCSAuthError):
-                    self._pending = None  # nothing was sent
+                self._note_failure(exc)  # the pending request is kept even on auth errors: it may have landed
                 delay = self._backoff()
                 self._outbox.release((r.id for r in rows if r.id not in settled), delay=delay)
                 settled.update(r.id for r in rows)
@@ -428,7 +426,7 @@ class CCSSink(Sink):
             try:
                 await asyncio.wait_for(ccs.LocalSyncData.SyncDataOnline(actions=pending.payload),
                                        settings.request_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise TimeoutError(f"CCS sync to {settings.node_url} timed out after "
                                    f"{settings.request_timeout:g} s") from None
             except Exception as exc:
