@@ -171,6 +171,18 @@ class TestFailures:
         statuses = [r.get("mode") for r in fake.requests_to("sync")]
         assert len(statuses) == 3  # the 401, then the retry with the new token
 
+    def test_401_with_failing_reauth_recovers_later(self, fake, make_sink):
+        """The client's own re-auth fails (TokenRefreshError): the worker authenticates afresh on the next try."""
+        sink = make_sink()
+        sink.write(_event(1))
+        assert sink.flush(10)
+        fake.expire_tokens()
+        fake.set_mode("oauth_token", "500", times=1)
+        sink.write(_event(2))
+        assert sink.flush(10)
+        assert "TokenRefreshError" in sink.stats().last_error
+        assert len(fake.requests_to("oauth_token")) == 3 and len(fake.usage_events()) == 2
+
     def test_oauth_failures_and_html_token_are_retried(self, fake, make_sink):
         fake.set_mode("oauth_token", "500", times=1)
         fake.set_mode("oauth_token", "not_json", times=1)  # a proxy page must never become the bearer token
