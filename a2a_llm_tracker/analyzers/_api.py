@@ -212,7 +212,7 @@ def _check_args(metadata: Any, attribution: Mapping[str, Any], model_override: A
 
 def build_event(analysis: Analysis, response_type: ResponseType | str, *, model_override: str | None = None,
                 latency_ms: float | None = None, time_to_first_token_ms: float | None = None,
-                metadata: Mapping[str, Any] | None = None, **attribution: str | None) -> UsageEvent:
+                metadata: Mapping[str, Any] | None = None, **attribution: Any) -> UsageEvent:
     """Turn an :class:`Analysis` into a valid :class:`UsageEvent` (explicit arguments win)."""
     rtype = ResponseType.coerce(response_type)
     extra = dict(metadata or {})
@@ -250,6 +250,8 @@ def build_event(analysis: Analysis, response_type: ResponseType | str, *, model_
 
 
 def _log(analysis: Analysis, rtype: ResponseType) -> None:
+    if not analysis.warnings and analysis.status == "ok" and analysis.usage.is_empty:
+        analysis = analysis.with_(warnings=("no token counts found in the response",))
     if not analysis.warnings:
         return
     if not analysis.readable or analysis.usage.is_empty and analysis.status == "ok":
@@ -310,7 +312,7 @@ def analyze_response(response: Any, response_type: ResponseType | str, meter: An
         raise ValueError(f"cannot read the {rtype.value} response: {'; '.join(analysis.warnings)}")
     _log(analysis, rtype)
     event = build_event(analysis, rtype, model_override=model_override, latency_ms=latency_ms, metadata=metadata,
-                        **attribution)
+                        agent_id=agent_id, user_id=user_id, session_id=session_id, trace_id=trace_id)
     return _record(meter, event, record)
 
 

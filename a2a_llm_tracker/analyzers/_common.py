@@ -11,7 +11,7 @@ import enum
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from .._events import TOKEN_FIELDS, Usage
 
@@ -229,7 +229,7 @@ def _convert_legacy_gemini(obj: Any) -> Any:
 
 
 # -- reading values --------------------------------------------------------------------------------------
-def is_mapping(value: Any) -> bool:
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     """True for a dict-like value."""
     return isinstance(value, Mapping)
 
@@ -378,8 +378,11 @@ def finalize_usage(*, input_tokens: int | None = None, output_tokens: int | None
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
             warn.append(f"dropped token_details[{key!r}]={_short(value)}")
             continue
-        if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_COUNT:
+        if isinstance(value, float) and float(value).is_integer() and abs(value) <= MAX_COUNT:
             value = int(value)
         details[str(key)] = value
     raw = raw_usage if isinstance(raw_usage, dict) else None
-    return Usage(**counts, token_details=details, raw_usage=raw)
+    return Usage(input_tokens=counts["input_tokens"], output_tokens=counts["output_tokens"],
+                 total_tokens=counts["total_tokens"], cached_input_tokens=counts["cached_input_tokens"],
+                 cache_write_tokens=counts["cache_write_tokens"], reasoning_tokens=counts["reasoning_tokens"],
+                 token_details=details, raw_usage=raw)

@@ -287,7 +287,7 @@ def _first_choice_of(chunk: Any) -> Any:
 
 def _plain_map(chunk: Any) -> dict[str, Any]:
     plain = to_plain(chunk) if chunk is not None else None
-    return plain if is_mapping(plain) else {}
+    return dict(plain) if is_mapping(plain) else {}
 
 
 class VertexStream(Accumulator):

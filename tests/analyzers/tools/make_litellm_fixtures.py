@@ -32,7 +32,9 @@ def litellm_response(provider: str, model: str, body: dict):
         from litellm.llms.anthropic.chat.transformation import AnthropicConfig as Config
         url = "https://api.anthropic.com/v1/messages"
     else:
-        from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexGeminiConfig as Config
+        from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import (
+            VertexGeminiConfig as Config,
+        )
         url = f"https://generativelanguage.googleapis.com/v1beta/models/{model}:generateContent"
     raw = httpx.Response(200, json=body, request=httpx.Request("POST", url))
     return Config().transform_response(model=model, raw_response=raw, model_response=ModelResponse(), logging_obj=_Log(),
