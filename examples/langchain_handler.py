@@ -8,7 +8,7 @@ The models talk to the built-in mock provider (OpenAI-compatible) on 127.0.0.1.
 
 Run: python examples/langchain_handler.py   (offline; exits non-zero if a check fails)
 """
-# requires: a2a_llm_tracker.integrations.langchain, langchain_openai, langchain.agents, langgraph
+# requires: a2a_llm_tracker.integrations.langchain, langchain_openai, langchain.agents, langgraph.graph
 
 from __future__ import annotations
 
