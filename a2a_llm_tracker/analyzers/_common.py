@@ -235,7 +235,28 @@ def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
 
 
 def get(obj: Any, key: str, default: Any = None) -> Any:
-    """``obj[key]`` for mappings, ``obj.key`` for objects; *default* when absent. Never raises."""
+    """``obj[key]`` for mappings, ``obj.key`` for objects; *default* when absent. Never raises.
+
+    Hot path (called for every stream chunk): plain dicts and pydantic models are read directly.
+    """
+    cls = type(obj)
+    if cls is dict:
+        value = obj.get(key)
+        return default if value is None else value
+    fields = getattr(cls, "__pydantic_fields__", None)
+    if fields is not None:
+        # pydantic models (most SDKs): read __dict__ and the extras directly; a missing attribute
+        # would go through BaseModel.__getattr__, which builds an exception (slow, per chunk).
+        try:
+            value = obj.__dict__.get(key)
+            if value is None and key not in fields:
+                extra = obj.__pydantic_extra__
+                value = extra.get(key) if extra else None
+                if value is None and key in _properties(cls):
+                    value = _safe_getattr(obj, key)
+        except Exception:
+            value = _safe_getattr(obj, key)
+        return default if value is None else value
     if isinstance(obj, Mapping):
         try:
             value = obj.get(key, default)
@@ -246,6 +267,19 @@ def get(obj: Any, key: str, default: Any = None) -> Any:
         return default
     value = _safe_getattr(obj, key)
     return default if value is None else value
+
+
+_PROPERTIES: dict[type, frozenset[str]] = {}
+
+
+def _properties(cls: type) -> frozenset[str]:
+    """Names a class answers through properties/descriptors rather than fields (cached per class)."""
+    names = _PROPERTIES.get(cls)
+    if names is None:
+        names = frozenset(name for klass in cls.__mro__ for name, attr in vars(klass).items()
+                          if isinstance(attr, property) or hasattr(attr, "__get__") and not callable(attr))
+        _PROPERTIES[cls] = names
+    return names
 
 
 def first(obj: Any, *keys: str) -> Any:

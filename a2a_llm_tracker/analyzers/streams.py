@@ -137,9 +137,10 @@ class OpenAIStream(Accumulator):
                 self._finish = reason
         if get(chunk, "error") is not None and choice is None:
             self._error = chunk
-        hidden = getattr(chunk, "_hidden_params", None) if not isinstance(chunk, Mapping) else None
-        if isinstance(hidden, Mapping) and hidden:
-            self._hidden = hidden
+        if self.provider == "litellm" and not isinstance(chunk, Mapping):
+            hidden = getattr(chunk, "_hidden_params", None)
+            if isinstance(hidden, Mapping) and hidden:
+                self._hidden = hidden
 
     def _result(self) -> Analysis:
         if self._error is not None:
