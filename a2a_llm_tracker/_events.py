@@ -12,9 +12,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator,
+                      model_validator)
 
 from ._redact import redact_mapping, scrub_secrets
 
@@ -73,22 +74,17 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _check_count(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a whole number of tokens, got a bool ({value!r})")
-    if isinstance(value, int):
-        result = value
-    elif isinstance(value, float):
-        if not math.isfinite(value) or not value.is_integer():
-            raise ValueError(f"{name} must be a whole number of tokens, got {value!r}")
-        result = int(value)
-    else:
-        raise ValueError(f"{name} must be an integer token count, got {type(value).__name__} ({value!r})")
-    if result < 0:
-        raise ValueError(f"{name} must not be negative, got {result}")
-    return result
+def _whole(value: float) -> int:
+    if not value.is_integer():
+        raise ValueError(f"must be a whole number of tokens, got {value!r}")
+    return int(value)
+
+
+# Validated in pydantic-core (fast): a non-negative int, or an integral float such as Cohere's 58.0.
+# Bools and strings are rejected.
+TokenCount = Annotated[StrictInt, Field(ge=0)] | Annotated[
+    StrictFloat, Field(ge=0, allow_inf_nan=False), AfterValidator(_whole)]
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,20 +146,20 @@ class UsageEvent(BaseModel):
     stream: bool = False
 
     # usage (inclusive convention)
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    total_tokens: int | None = None
-    cached_input_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    reasoning_tokens: int | None = None
+    input_tokens: TokenCount | None = None
+    output_tokens: TokenCount | None = None
+    total_tokens: TokenCount | None = None
+    cached_input_tokens: TokenCount | None = None
+    cache_write_tokens: TokenCount | None = None
+    reasoning_tokens: TokenCount | None = None
     token_details: dict[str, int | float] = Field(default_factory=dict)
     raw_usage: dict[str, Any] | None = None
     accuracy: Literal["exact", "estimated", "unknown"] | None = None
 
     # cost (USD, computed in Decimal)
-    input_cost_usd: float | None = None
-    output_cost_usd: float | None = None
-    cost_usd: float | None = None
+    input_cost_usd: Amount | None = None
+    output_cost_usd: Amount | None = None
+    cost_usd: Amount | None = None
     cost_source: Literal["pricing", "catalog", "provider"] | None = None
     price_id: str | None = None
     price_effective_from: datetime | None = None
@@ -172,8 +168,8 @@ class UsageEvent(BaseModel):
     status: Literal["ok", "error"] = "ok"
     error_type: str | None = None
     error_message: str | None = None
-    latency_ms: float | None = None
-    time_to_first_token_ms: float | None = None
+    latency_ms: Amount | None = None
+    time_to_first_token_ms: Amount | None = None
     request_id: str | None = None
     finish_reason: str | None = None
     framework: str | None = None
@@ -188,11 +184,6 @@ class UsageEvent(BaseModel):
     parent_call_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator(*TOKEN_FIELDS, mode="before")
-    @classmethod
-    def _validate_count(cls, value: Any, info: Any) -> int | None:
-        return _check_count(info.field_name, value)
-
     @field_validator("token_details", mode="before")
     @classmethod
     def _validate_details(cls, value: Any) -> Any:
@@ -200,6 +191,8 @@ class UsageEvent(BaseModel):
             return {}
         if not isinstance(value, dict):
             raise ValueError(f"token_details must be a dict of counts, got {type(value).__name__}")
+        if all(type(c) is int and c >= 0 for c in value.values()):
+            return value  # the common case, checked cheaply
         clean: dict[str, int | float] = {}
         for key, count in value.items():
             if count is None:
@@ -210,13 +203,6 @@ class UsageEvent(BaseModel):
                 raise ValueError(f"token_details[{key!r}] must not be negative, got {count}")
             clean[str(key)] = count
         return clean
-
-    @field_validator("input_cost_usd", "output_cost_usd", "cost_usd", "latency_ms", "time_to_first_token_ms")
-    @classmethod
-    def _validate_amount(cls, value: float | None, info: Any) -> float | None:
-        if value is not None and (not math.isfinite(value) or value < 0):
-            raise ValueError(f"{info.field_name} must be a finite, non-negative number, got {value!r}")
-        return value
 
     @field_validator("ts", "price_effective_from")
     @classmethod
@@ -234,14 +220,14 @@ class UsageEvent(BaseModel):
             return None
         return scrub_secrets(value)[:_MAX_ERROR_MESSAGE]
 
-    @field_validator("metadata", "raw_usage", mode="before")
+    @field_validator("metadata", mode="before")
     @classmethod
-    def _validate_mapping(cls, value: Any, info: Any) -> Any:
+    def _validate_metadata(cls, value: Any) -> Any:
         if value is None:
-            return {} if info.field_name == "metadata" else None
+            return {}
         if not isinstance(value, dict):
-            raise ValueError(f"{info.field_name} must be a dict, got {type(value).__name__}")
-        return redact_mapping(value)
+            raise ValueError(f"metadata must be a dict, got {type(value).__name__}")
+        return redact_mapping(value) if value else value
 
     @model_validator(mode="after")
     def _check_contract(self) -> UsageEvent:
@@ -271,6 +257,17 @@ class UsageEvent(BaseModel):
     def from_usage(cls, usage: Usage, **fields: Any) -> UsageEvent:
         """Build an event from a normalised :class:`Usage` plus any other event fields."""
         return cls(**usage.event_fields(), **fields)
+
+    def _replace(self, update: dict[str, Any]) -> UsageEvent:
+        """A shallow copy with *update* applied, unvalidated (for values the tracker computed itself)."""
+        new = object.__new__(type(self))
+        data = self.__dict__.copy()
+        data.update(update)
+        object.__setattr__(new, "__dict__", data)
+        object.__setattr__(new, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
+        object.__setattr__(new, "__pydantic_extra__", None)
+        object.__setattr__(new, "__pydantic_private__", None)
+        return new
 
     def to_record(self) -> dict[str, Any]:
         """The event as a JSON-ready dict (what JSONL lines and SQL rows hold)."""

@@ -126,7 +126,7 @@ class Meter:
         if ctx.metadata:
             update["metadata"] = {**ctx.metadata, **event.metadata}
         update.update(self._cost_fields(event))
-        prepared = event.model_copy(update=update) if update else event
+        prepared = event._replace(update) if update else event
         for enrich in self._enrichers:
             try:
                 prepared = enrich(prepared)

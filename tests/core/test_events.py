@@ -37,7 +37,7 @@ class TestValidation:
         with pytest.raises(ValidationError) as info:
             UsageEvent(**{field: -1})
         assert field in str(info.value)
-        assert "negative" in str(info.value)
+        assert "greater than or equal to 0" in str(info.value)
 
     @pytest.mark.parametrize("value", [1.5, "12", True, float("nan"), [3]])
     def test_non_integer_counts_rejected(self, value):
