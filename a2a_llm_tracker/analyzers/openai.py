@@ -55,6 +55,10 @@ def chat_usage(usage: Any, warnings: list[str]) -> Usage:
             value = as_count(get(out_details, key), key, warnings)
             if value is not None:
                 details[name] = value
+    if total is not None and inp is not None and out is not None and total > inp + out:
+        # OpenAI-compatible servers (Gemini's) count hidden thinking in the total only: billed output.
+        details["hidden_output_tokens"] = total - inp - out
+        out = total - inp
     return finalize_usage(input_tokens=inp, output_tokens=out, total_tokens=total, cached_input_tokens=cached,
                           cache_write_tokens=write, reasoning_tokens=reasoning, token_details=details,
                           raw_usage=dict(usage), warnings=warnings)
@@ -164,6 +168,8 @@ def parse_openai(p: Payload, *, provider: str = PROVIDER) -> Analysis:
     else:
         usage = chat_usage(get(data, "usage"), warnings)
         finish = as_str(dig(data, "choices", 0, "finish_reason"))
+    if "hidden_output_tokens" in usage.token_details:
+        metadata["output_derivation"] = "total_minus_prompt"
     if get(data, "usage") is None and operation != "embedding":
         warnings.append("the response has no usage object")
     return Analysis(provider=provider, operation=operation, usage=usage, model=model, response_model=model,

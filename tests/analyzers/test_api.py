@@ -357,3 +357,15 @@ print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))
 
 def test_memory_sink_is_used():
     assert MemorySink().events == []
+
+
+def test_openai_compatible_total_with_hidden_thinking(meter):
+    """Gemini's OpenAI-compatible endpoint counts thinking only in total_tokens (35 + 12 vs 109, see
+    ../shared/notes/providers.md): the hidden 62 are billed output, derived and labelled."""
+    body = {"id": "x", "object": "chat.completion", "model": "gemini-2.5-flash",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
+            "usage": {"prompt_tokens": 35, "completion_tokens": 12, "total_tokens": 109}}
+    event = analyze_response(body, "openai", meter)
+    assert (event.input_tokens, event.output_tokens, event.total_tokens) == (35, 74, 109)
+    assert event.token_details["hidden_output_tokens"] == 62
+    assert event.metadata["output_derivation"] == "total_minus_prompt"
