@@ -342,6 +342,20 @@ class TestLiteLLM:
         assert event.cost_usd is None
 
 
+    def test_model_response_stream_chunks(self, meter):
+        """Real ModelResponseStream chunks (the final one carries a litellm Usage)."""
+        from litellm.types.utils import ModelResponseStream
+
+        fixture = load_fixture("openai_chat_stream_usage")
+        chunks = [ModelResponseStream(**{k: v for k, v in c.items() if k != "obfuscation"}) for c in fixture["chunks"]]
+        stream = track_stream(iter(chunks), "litellm", meter, model_override="gpt-4o-mini")
+        assert list(stream) == chunks
+        event = stream.usage_event
+        assert (event.input_tokens, event.output_tokens, event.total_tokens) == (53, 15, 68)
+        assert (event.cached_input_tokens, event.reasoning_tokens, event.finish_reason) == (0, 0, "tool_calls")
+        assert event.stream and event.model == "gpt-4o-mini"
+
+
 class TestBoto3:
     """boto3 invoke_model dicts with a real StreamingBody, and botocore ClientError."""
 
