@@ -369,3 +369,26 @@ def test_openai_compatible_total_with_hidden_thinking(meter):
     assert (event.input_tokens, event.output_tokens, event.total_tokens) == (35, 74, 109)
     assert event.token_details["hidden_output_tokens"] == 62
     assert event.metadata["output_derivation"] == "total_minus_prompt"
+
+
+@pytest.mark.parametrize(("rtype", "chunks", "error_type"), [
+    ("anthropic", [{"type": "message_start", "message": {"id": "msg_1", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 5, "output_tokens": 1}}},
+                   {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}], "overloaded_error"),
+    ("groq", [{"error": {"message": "tool call validation failed", "type": "invalid_request_error", "code": "tool_use_failed",
+                         "status_code": 400}}], "invalid_request_error"),
+    ("openai", [{"type": "response.created", "response": {"id": "resp_1", "object": "response", "status": "in_progress", "model": "gpt-5", "usage": None}},
+                {"type": "response.failed", "response": {"id": "resp_1", "object": "response", "status": "failed", "model": "gpt-5",
+                                                         "error": {"code": "server_error", "message": "The model failed"},
+                                                         "usage": {"input_tokens": 12, "output_tokens": 0, "total_tokens": 12}}}], "server_error"),
+    ("bedrock", [{"contentBlockDelta": {"delta": {"text": "x"}}}, {"throttlingException": {"message": "Too many tokens"}}],
+     "ThrottlingException"),
+])
+def test_stream_error_frames(rtype, chunks, error_type, meter):
+    """Error events inside a stream (Anthropic error event, Groq error frame, Responses response.failed,
+    Bedrock exception event) give status="error"."""
+    stream = track_stream(iter(chunks), rtype, meter)
+    assert list(stream) == chunks
+    event = stream.usage_event
+    assert event.status == "error" and event.error_type == error_type
+    if rtype == "openai":
+        assert event.input_tokens == 12  # a failed response still reports what it billed
