@@ -7,8 +7,9 @@ The usage contract (see DESIGN.md): ``input_tokens`` and ``output_tokens`` are i
 
 from __future__ import annotations as _annotations
 
+import itertools
 import math
-import uuid
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -65,9 +66,27 @@ class Status(StrEnum):
     ERROR = "error"
 
 
-def new_event_id() -> str:
-    """A fresh, unique event id (the idempotency key for at-least-once delivery)."""
-    return uuid.uuid4().hex
+class _EventIds:
+    """32-hex ids: 16 random hex per process (renewed after fork) + a 16-hex counter.
+
+    Unique like uuid4 (the random part tells processes apart) at a tenth of its cost.
+    """
+
+    def __init__(self) -> None:
+        self._renew()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+#: A fresh, unique event id (the idempotency key for at-least-once delivery).
+new_event_id = _EventIds()
 
 
 def _utcnow() -> datetime:
