@@ -189,7 +189,7 @@ class TestFailureIsolation:
         with caplog.at_level(logging.WARNING, logger="a2a_llm_tracker"):
             for i in range(50):
                 meter.record(input_tokens=i)
-            assert meter.flush(10)
+            assert meter.flush(30)
         assert len(good.events) == 50
         stats = meter.stats()
         assert stats.sink_errors["flaky"] >= 3
@@ -202,7 +202,7 @@ class TestFailureIsolation:
         flaky = FlakySink(fail_times=2)
         meter = Meter(sinks=[flaky], dispatch=DispatchConfig(retry_backoff=0.001))
         meter.record(input_tokens=1)
-        meter.flush(5)
+        meter.flush(30)
         assert len(flaky.events) == 1 and meter.stats().retried == 2
         meter.close()
 
@@ -213,7 +213,7 @@ class TestFailureIsolation:
         meter = Meter(sinks=[sink], dispatch=DispatchConfig(retry_backoff=0.001, schedule_delay=0.5))
         for e in good_events[:10] + [poison] + good_events[10:]:
             meter.record(e)
-        meter.flush(10)
+        meter.flush(30)
         assert {e.event_id for e in sink.events} == {e.event_id for e in good_events}
         assert meter.stats().in_outbox == 1
         meter.close()
@@ -224,7 +224,7 @@ class TestFailureIsolation:
         meter = Meter(sinks=[sink], dispatch=DispatchConfig(max_retries=3, retry_backoff=0.001,
                                                             outbox_path=outbox))
         recorded = [meter.record(input_tokens=i) for i in range(5)]
-        meter.flush(5)
+        meter.flush(30)
         assert sink.events == [] and meter.stats().in_outbox == 5
         sink.fail_times = 0  # the sink recovers
         assert meter.replay_outbox() == 5
@@ -263,7 +263,7 @@ class TestLifecycle:
         meter = Meter(sinks=[sink])
         for i in range(10):
             meter.record(input_tokens=i)
-        assert await meter.aflush(5)
+        assert await meter.aflush(30)
         assert len(sink.events) == 10
         async with meter:
             meter.record(input_tokens=1)
@@ -308,7 +308,7 @@ class TestLifecycle:
         start = loop.time()
         for i in range(20):
             meter.record(input_tokens=i)
-        assert loop.time() - start < 1.0  # 5 s block_timeout was not applied on the loop thread
+        assert loop.time() - start < 4.0  # the 5 s block_timeout was not applied on the loop thread
         assert meter.stats().spilled > 0
         meter.close()
 
