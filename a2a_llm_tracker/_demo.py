@@ -152,28 +152,15 @@ def _pricing(prices: Sequence[tuple[str, str, float, float, float]]) -> PricingR
     return pricing
 
 
-def _render(rows: Sequence[Any], by: str) -> str:
-    try:
-        from ._report_format import render
-    except ImportError:  # the report formatter is optional for the demo
-        render = None
-    if render is not None:
-        return str(render(rows, (by,), "table"))
-    lines = [f"{by:<16} {'calls':>6} {'input':>8} {'output':>8} {'cost (USD)':>12}"]
-    for row in rows:
-        cost = "unpriced" if row.cost_usd is None else f"${row.cost_usd:,.6f}"
-        lines.append(f"{row.group.get(by) or '(none)':<16} {row.calls:>6} {row.input_tokens or 0:>8} "
-                     f"{row.output_tokens or 0:>8} {cost:>12}")
-    return "\n".join(lines) + "\n"
-
-
 def _report(out: Any, db: Path, trace_id: str) -> None:
+    # the CLI's own report and table rendering, for this run's events only
+    from ._report_format import render
     from .report import summarize
 
     for by, title in (("agent_id", "Cost by agent"), ("model", "Cost by model")):
         rows = summarize(db, by=by, where={"trace_id": trace_id})
         out.write(f"\n{title} (this run)\n")
-        out.write(_render(rows, by))
+        out.write(render(rows, (by,), "table"))
 
 
 def _parser() -> argparse.ArgumentParser:
