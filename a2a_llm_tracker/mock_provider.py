@@ -940,7 +940,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Cumulative candidate counts, ending exactly at the billed visible output.
         counts = [min(plan.visible_output, i + 1) for i in range(len(texts))]
         counts[-1] = plan.visible_output
-        chunks = [chunk(t, c, i == len(texts) - 1) for i, (t, c) in enumerate(zip(texts, counts))]
+        chunks = [chunk(t, c, i == len(texts) - 1) for i, (t, c) in enumerate(zip(texts, counts, strict=True))]
         if self.query_alt() == "sse":
             pieces: Iterator[bytes] = (b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in chunks)
             self._send_stream(200, request_id, pieces, "text/event-stream")
