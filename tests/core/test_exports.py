@@ -36,13 +36,16 @@ def test_unknown_attribute_is_an_attribute_error():
 
 
 def test_import_loads_nothing_heavy():
+    """Modules the bare interpreter already loads (e.g. a namespace-package .pth) are not ours."""
     code = (
-        "import sys, a2a_llm_tracker\n"
+        "import sys\n"
+        "baseline = set(sys.modules)\n"
+        "import a2a_llm_tracker\n"
         "from a2a_llm_tracker import Meter, PricingRegistry, UsageEvent, meter_context, set_context, get_context\n"
         "from a2a_llm_tracker.sinks.sqlite import SQLiteSink\n"
         "from a2a_llm_tracker.sinks.jsonl import JSONLSink\n"
         f"heavy = {HEAVY!r}\n"
-        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+        "print(','.join(sorted(m for m in set(sys.modules) - baseline if m.split('.')[0] in heavy)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"import a2a_llm_tracker loaded: {out}"
