@@ -74,17 +74,23 @@ def _first(*values: Any) -> int | None:
     return None
 
 
+def _plain(value: Any, depth: int = 0) -> Any:
+    # Plain JSON-ready data from dicts and pydantic objects (their __dict__ + extras); None dropped.
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if depth > 6:
+        return None
+    m = _as_map(value) if not isinstance(value, list | tuple) else None
+    if m is None:
+        return [_plain(v, depth + 1) for v in value]
+    if not m and not isinstance(value, Mapping):
+        return None
+    return {str(k): p for k, v in m.items() if not str(k).startswith("_") and (p := _plain(v, depth + 1)) is not None}
+
+
 def _raw(usage: Any) -> dict[str, Any] | None:
-    if isinstance(usage, Mapping):
-        return dict(usage)
-    dump = getattr(usage, "model_dump", None)
-    if callable(dump):
-        try:
-            out = dump(exclude_none=True)
-        except Exception:  # noqa: BLE001 - a broken object must not break tracking
-            return None
-        return out if isinstance(out, dict) else None
-    return None
+    out = _plain(usage)
+    return out if isinstance(out, dict) and out else None
 
 
 def _as_map(obj: Any) -> Mapping[str, Any]:
