@@ -15,16 +15,31 @@ from ._version import __version__
 _logging.getLogger("a2a_llm_tracker").addHandler(_logging.NullHandler())
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ._context import (ContextThreadPoolExecutor, TrackContext, bind_context, get_context, meter_context,
-                           reset_context, set_context)
+    from ._context import (
+        ContextThreadPoolExecutor,
+        TrackContext,
+        bind_context,
+        get_context,
+        meter_context,
+        reset_context,
+        set_context,
+    )
     from ._dispatch import DispatchConfig, DispatchStats
     from ._events import Accuracy, CostSource, Status, Usage, UsageEvent
     from ._meter import Meter
     from ._pricing import ModelPrice, PricingRegistry
     from ._setup import get_llm, get_meter, init_sync, is_initialized, reset, set_meter
-    from .exceptions import (AdapterUnavailable, BudgetExceededError, ConfigurationError, ExportError,
-                             PricingError, SinkError, TrackerError, TrackerNotInitializedError,
-                             UnknownModelError)
+    from .exceptions import (
+        AdapterUnavailable,
+        BudgetExceededError,
+        ConfigurationError,
+        ExportError,
+        PricingError,
+        SinkError,
+        TrackerError,
+        TrackerNotInitializedError,
+        UnknownModelError,
+    )
 
 # name -> module that defines it (relative to this package)
 _EXPORTS: dict[str, str] = {

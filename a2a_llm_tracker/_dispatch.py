@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._context import suppress_tracking
+from ._context import _SUPPRESS, suppress_tracking
 from ._events import UsageEvent
-from ._redact import scrub_secrets
 from ._outbox import Outbox, default_outbox_dir
+from ._redact import scrub_secrets
 from .sinks.base import sink_name
 
 __all__ = ["DispatchConfig", "DispatchStats", "Dispatcher", "DispatcherState"]
@@ -357,21 +357,40 @@ class Dispatcher:
 
     def _export(self, batch: list[UsageEvent]) -> None:
         all_ok = True
-        with suppress_tracking():
+        token = _SUPPRESS.set(True)  # calls the sinks make are not tracked (no feedback loops)
+        try:
             for sink, name in zip(self._sinks, self._names, strict=True):
                 failed = self._write_sink(sink, name, batch)
                 if failed:
                     all_ok = False
                     self._park(name, failed)
-        with self._cond:
-            self._counts["written"] += len(batch) if all_ok else 0
+        finally:
+            _SUPPRESS.reset(token)
+        if all_ok:
+            with self._cond:
+                self._counts["written"] += len(batch)
 
     def _write_sink(self, sink: Any, name: str, batch: Sequence[UsageEvent]) -> list[UsageEvent]:
         """Write *batch* to one sink with retries; returns the events it would not take."""
         cfg = self.config
         write_many = getattr(sink, "write_many", None)
+        try:  # first attempt: the hot path, no retry bookkeeping
+            if write_many is not None:
+                write_many(batch)
+            else:
+                for event in batch:
+                    sink.write(event)
+            return []
+        except Exception as exc:
+            self._note_sink_error(name, exc)
+            if self._strict:
+                raise
         delay = cfg.retry_backoff
-        for attempt in range(cfg.max_retries):
+        for _attempt in range(1, cfg.max_retries):
+            with self._cond:
+                self._counts["retried"] += 1
+            time.sleep(delay * (0.5 + random.random()))
+            delay *= 2
             try:
                 if write_many is not None:
                     write_many(batch)
@@ -381,13 +400,6 @@ class Dispatcher:
                 return []
             except Exception as exc:
                 self._note_sink_error(name, exc)
-                if self._strict:
-                    raise
-                if attempt + 1 < cfg.max_retries:
-                    with self._cond:
-                        self._counts["retried"] += 1
-                    time.sleep(delay * (0.5 + random.random()))
-                    delay *= 2
         if len(batch) == 1:
             return list(batch)
         # isolate poison events: one by one, so good events are not held back by a bad one

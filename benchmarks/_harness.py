@@ -43,10 +43,18 @@ def paired_overhead(base: Callable[[], object], tracked: Callable[[], object], p
     diffs: list[float] = []
     for i in range(pairs):
         if i % 2 == 0:
-            t0 = perf(); base(); t1 = perf(); tracked(); t2 = perf()
+            t0 = perf()
+            base()
+            t1 = perf()
+            tracked()
+            t2 = perf()
             b, t = t1 - t0, t2 - t1
         else:
-            t0 = perf(); tracked(); t1 = perf(); base(); t2 = perf()
+            t0 = perf()
+            tracked()
+            t1 = perf()
+            base()
+            t2 = perf()
             t, b = t1 - t0, t2 - t1
         base_times.append(b)
         tracked_times.append(t)

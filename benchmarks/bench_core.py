@@ -119,7 +119,8 @@ def bench_sinks(quick: bool) -> list[Result]:
 
         timings: dict[str, list[float]] = {k: [] for k in ("raw_sqlite", "sink_sqlite", "raw_jsonl", "sink_jsonl")}
         for _ in range(3):  # interleaved, so both sides see the same machine
-            raw_sqlite(n); sink_sqlite(n); raw_jsonl(n); sink_jsonl(n)
+            for step in (raw_sqlite, sink_sqlite, raw_jsonl, sink_jsonl):
+                step(n)
         for kind in ("sqlite", "jsonl"):
             raw = n / min(timings[f"raw_{kind}"])
             sink = n / min(timings[f"sink_{kind}"])

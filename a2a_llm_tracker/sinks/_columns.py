@@ -80,7 +80,7 @@ def event_row(event: UsageEvent, *, native_time: bool = False, native_bool: bool
             _json_or_none if n in JSON_COLUMNS
             else (None if native_time else _iso) if n in _TIME_COLUMNS
             else (bool if native_bool else int) if n in _BOOL_COLUMNS else None for n in COLUMNS)
-    return tuple(data[name] if conv is None else conv(data[name]) for name, conv in zip(COLUMNS, converters))
+    return tuple(data[name] if conv is None else conv(data[name]) for name, conv in zip(COLUMNS, converters, strict=True))
 
 
 def row_event(row: dict[str, Any]) -> UsageEvent:

@@ -8,8 +8,14 @@ import threading
 
 import pytest
 
-from a2a_llm_tracker import (ConfigurationError, DispatchConfig, Meter, PricingRegistry, UsageEvent,
-                             meter_context)
+from a2a_llm_tracker import (
+    ConfigurationError,
+    DispatchConfig,
+    Meter,
+    PricingRegistry,
+    UsageEvent,
+    meter_context,
+)
 from a2a_llm_tracker.sinks.base import Sink
 from a2a_llm_tracker.sinks.jsonl import JSONLSink, read_jsonl
 from a2a_llm_tracker.sinks.memory import MemorySink
