@@ -21,8 +21,10 @@ pytestmark = [
 ]
 
 
-def _run(cwd: Path, *args: str, via_cli: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+def _run(cwd: Path, *args: str, via_cli: bool = False, extra_env: dict[str, str] | None = None,
+         ) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE")}
+    env.update(extra_env or {})
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["A2A_TRACKER_OUTBOX_DIR"] = str(cwd / "outbox")
     env["NO_COLOR"] = "1"
@@ -113,3 +115,21 @@ class TestDemo:
         proc = _run(tmp_path, "--live")
         assert proc.returncode == 2
         assert "OPENAI_API_KEY" in proc.stderr
+
+
+def test_live_mode_runs_one_session_against_the_configured_openai_endpoint(tmp_path: Path) -> None:
+    """--live takes its endpoint from the environment like any OpenAI client; pointed at the mock it runs
+    one session of the same agents on gpt-4.1-nano, with max_tokens set, priced at the list price."""
+    from a2a_llm_tracker.mock_provider import MockProvider
+
+    with MockProvider() as server:
+        proc = _run(tmp_path, "--live", extra_env={"OPENAI_API_KEY": "mock-key", "OPENAI_BASE_URL": server.base_url})
+        requests = [r.json for r in server.requests if r.path.endswith("/chat/completions")]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Cost by agent" in proc.stdout and "gpt-4.1-nano" in proc.stdout
+    assert len(requests) == 6 and {r["model"] for r in requests} == {"gpt-4.1-nano"}
+    assert all(r["max_tokens"] == 200 for r in requests)
+    con = sqlite3.connect(tmp_path / "usage.db")
+    rows = con.execute("SELECT agent_id, cost_usd, cost_source FROM usage_events").fetchall()
+    con.close()
+    assert len(rows) == 6 and all(cost is not None and source == "pricing" for _, cost, source in rows)
