@@ -3,7 +3,7 @@
 * :func:`usage_from_raw` reads a provider's raw usage object (OpenAI chat / Responses, Anthropic,
   Gemini shapes, as a dict or an SDK object) into a :class:`Usage` under the inclusive contract.
   It defers to :mod:`a2a_llm_tracker.analyzers` when that package offers a usage reader.
-* :func:`build_event` builds a :class:`UsageEvent` and never loses the call: if the reported
+* :func:`build_event` / :func:`event_from` build a validated :class:`UsageEvent` and never lose the call: if the reported
   counts break the usage contract, the subsets are dropped (the raw usage is kept) and it logs why.
 """
 
@@ -12,14 +12,12 @@ from __future__ import annotations as _annotations
 import functools
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._events import TOKEN_FIELDS, Usage, UsageEvent, new_event_id
-from .._redact import _is_secret_key, scrub_secrets
+from .._events import Usage, UsageEvent
 
-__all__ = ["as_dict", "build_event", "endpoint_host", "usage_from_raw"]
+__all__ = ["as_dict", "build_event", "endpoint_host", "event_from", "usage_from_raw"]
 
 logger = logging.getLogger("a2a_llm_tracker")
 
@@ -189,22 +187,22 @@ def _gemini(d: dict[str, Any]) -> Usage:
 
 
 def build_event(**fields: Any) -> UsageEvent:
-    """A :class:`UsageEvent` from *fields*; counts that break the contract do not lose the event.
-
-    The common case (a successful call whose counts are non-negative ints within the contract,
-    whose raw usage holds only numbers and whose metadata values are plain scalars the adapter
-    already scrubbed) is built without re-running pydantic validation: it is the hot path of
-    every callback, and the checks below are exactly what validation would enforce for it
-    (tests compare both paths). Anything else goes through full validation.
+    """A validated :class:`UsageEvent` from *fields*; counts that break the contract do not lose the event.
 
     When the subsets exceed their totals (a provider quirk), they are dropped, the raw usage is
     kept for audit and ``metadata["usage_warning"]`` says what was wrong.
     """
-    fast = _fast_event(fields)
-    if fast is not None:
-        return fast
+    return event_from(fields)
+
+
+def event_from(fields: dict[str, Any]) -> UsageEvent:
+    """:func:`build_event` taking the fields as one dict (the adapters' hot path: no re-packing).
+
+    Pass only the fields that have a value: an omitted field takes its default without running
+    its validator, which is what keeps this cheap.
+    """
     try:
-        return UsageEvent(**fields)
+        return UsageEvent.model_validate(fields)
     except ValueError as exc:
         if not any(fields.get(name) is not None for name in _SUBSET_FIELDS):
             raise
@@ -212,128 +210,7 @@ def build_event(**fields: Any) -> UsageEvent:
                        fields.get("model"), exc.__class__.__name__)
         fixed = {**fields, **dict.fromkeys(_SUBSET_FIELDS)}
         fixed["metadata"] = {**(fields.get("metadata") or {}), "usage_warning": "subset counts exceeded totals"}
-        return UsageEvent(**fixed)
-
-
-_FAST_FIELDS = frozenset({
-    "provider", "model", "response_model", "operation", "stream", *TOKEN_FIELDS, "token_details", "raw_usage",
-    "accuracy", "latency_ms", "time_to_first_token_ms", "request_id", "finish_reason", "framework", "project",
-    "agent_id", "user_id", "session_id", "trace_id", "call_id", "parent_call_id", "metadata"})
-_STR_FIELDS = frozenset({"provider", "model", "response_model", "operation", "request_id", "finish_reason",
-                         "framework", "project", "agent_id", "user_id", "session_id", "trace_id", "call_id",
-                         "parent_call_id"})
-_FLOAT_FIELDS = frozenset({"latency_ms", "time_to_first_token_ms"})
-_INF = float("inf")
-# framework strings (node and run names, hosts) repeat from call to call: scrub each once
-_scrub = functools.lru_cache(maxsize=4096)(scrub_secrets)
-_secret_key = functools.lru_cache(maxsize=4096)(_is_secret_key)
-
-
-def _numbers_only(value: Any, depth: int = 0) -> bool:
-    if depth > 4 or type(value) is not dict:
-        return False
-    for key, item in value.items():
-        if type(key) is not str:
-            return False
-        if type(item) is dict:
-            if not _numbers_only(item, depth + 1):
-                return False
-        elif item is not None and type(item) not in (int, float):
-            return False
-    return True
-
-
-def _fast_event(fields: dict[str, Any]) -> UsageEvent | None:
-    for name, value in fields.items():
-        if value is None:
-            continue
-        if name in _STR_FIELDS:
-            if type(value) is not str:
-                return None
-        elif name in _TOKEN_SET:
-            if type(value) is not int or value < 0:
-                return None
-        elif name in _FLOAT_FIELDS:
-            if type(value) is not float or not 0 <= value < _INF:
-                return None
-        elif name not in _FAST_FIELDS:
-            return None
-    get = fields.get
-    inp, out = get("input_tokens"), get("output_tokens")
-    if inp is not None and (get("cached_input_tokens") or 0) + (get("cache_write_tokens") or 0) > inp:
-        return None
-    reasoning = get("reasoning_tokens")
-    if out is not None and reasoning is not None and reasoning > out:
-        return None
-    details = get("token_details") or {}
-    if type(details) is not dict or any(type(v) is not int or v < 0 for v in details.values()):
-        return None
-    raw = get("raw_usage")
-    if raw is not None and not _numbers_only(raw):
-        return None
-    metadata = get("metadata") or {}
-    if type(metadata) is not dict:
-        return None
-    clean: dict[str, Any] = {}
-    for key, value in metadata.items():
-        kind = type(value)
-        if type(key) is not str or (value is not None and kind not in (str, int, float, bool)):
-            return None
-        if _secret_key(key):
-            clean[key] = "[REDACTED]"
-        else:
-            clean[key] = _scrub(value) if kind is str else value
-    if type(get("stream", False)) is not bool or get("accuracy") not in (None, "exact", "estimated", "unknown"):
-        return None
-    values = {**_defaults(), "event_id": new_event_id(), "ts": datetime.now(UTC), **fields,
-              "token_details": dict(details), "metadata": clean}
-    if get("total_tokens") is None and (inp is not None or out is not None):
-        values["total_tokens"] = (inp or 0) + (out or 0)
-    if get("accuracy") is None:
-        values["accuracy"] = "unknown" if all(get(n) is None for n in TOKEN_FIELDS) else "exact"
-    return _construct(values, set(fields))
-
-
-_TOKEN_SET = frozenset(TOKEN_FIELDS)
-
-
-def _construct_direct(values: dict[str, Any], fields_set: set[str]) -> UsageEvent:
-    # What model_construct does with every field given, without its per-field loop (the hot path).
-    event = UsageEvent.__new__(UsageEvent)
-    object.__setattr__(event, "__dict__", values)
-    object.__setattr__(event, "__pydantic_fields_set__", fields_set)
-    object.__setattr__(event, "__pydantic_extra__", None)
-    object.__setattr__(event, "__pydantic_private__", None)
-    return event
-
-
-def _construct_public(values: dict[str, Any], fields_set: set[str]) -> UsageEvent:
-    return UsageEvent.model_construct(_fields_set=fields_set, **values)
-
-
-def _pick_constructor() -> Any:
-    """The direct constructor if it builds exactly what model_construct builds (else the public one)."""
-    try:
-        probe = {**_defaults(), "event_id": "probe", "ts": datetime(2020, 1, 1, tzinfo=UTC), "input_tokens": 1,
-                 "token_details": {}, "metadata": {}}
-        a, b = _construct_direct(dict(probe), {"input_tokens"}), _construct_public(dict(probe), {"input_tokens"})
-        if a.model_dump() == b.model_dump() and a.model_fields_set == b.model_fields_set and a == b:
-            return _construct_direct
-    except Exception:  # noqa: BLE001 - a pydantic change: use the public API
-        pass
-    return _construct_public
-
-
-@functools.cache
-def _defaults() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, info in UsageEvent.model_fields.items():
-        if info.default_factory is None:
-            out[name] = info.default
-    return out
-
-
-_construct = _pick_constructor()
+        return UsageEvent.model_validate(fixed)
 
 
 @functools.lru_cache(maxsize=256)
