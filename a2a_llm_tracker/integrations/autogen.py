@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._context import adapter_scope, current_adapter, export_suppressed, get_context
-from .._events import UsageEvent
+from .._events import TOKEN_FIELDS, UsageEvent
 from .._setup import resolve_meter
 from ..exceptions import AdapterUnavailable, BudgetExceededError, TrackerNotInitializedError
+from ._common import usage_from_raw
 
 try:
     from autogen_core import (
@@ -319,46 +320,12 @@ def _as_int(value: Any) -> int | None:
 
 
 def _usage_from_raw(usage: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Normalise an OpenAI-chat or Anthropic ``usage`` dict to the inclusive usage contract."""
-    if "prompt_tokens" in usage or "completion_tokens" in usage:  # OpenAI chat shape
-        inp, out = _as_int(usage.get("prompt_tokens")), _as_int(usage.get("completion_tokens"))
-        prompt = usage.get("prompt_tokens_details") or {}
-        completion = usage.get("completion_tokens_details") or {}
-        fields: dict[str, Any] = {
-            "input_tokens": inp, "output_tokens": out, "total_tokens": _as_int(usage.get("total_tokens")),
-            "cached_input_tokens": _as_int(prompt.get("cached_tokens")),
-            "cache_write_tokens": _as_int(prompt.get("cache_write_tokens")),
-            "reasoning_tokens": _as_int(completion.get("reasoning_tokens")),
-        }
-        details = {}
-        for src, prefix in ((prompt, "input"), (completion, "output")):
-            for key in ("audio_tokens", "image_tokens", "text_tokens"):
-                if _as_int(src.get(key)):
-                    details[f"{key.removesuffix('_tokens')}_{prefix}_tokens"] = src[key]
-        for key in ("accepted_prediction_tokens", "rejected_prediction_tokens"):
-            if _as_int(completion.get(key)):
-                details[key] = completion[key]
-        fields["token_details"] = details
-        return fields
-    if "input_tokens" in usage:  # Anthropic shape: input_tokens excludes cache reads and writes
-        uncached = _as_int(usage.get("input_tokens")) or 0
-        read = _as_int(usage.get("cache_read_input_tokens"))
-        write = _as_int(usage.get("cache_creation_input_tokens"))
-        out = _as_int(usage.get("output_tokens"))
-        details = {}
-        creation = usage.get("cache_creation") or {}
-        if isinstance(creation, Mapping):
-            for key, name in (("ephemeral_5m_input_tokens", "cache_write_5m"),
-                              ("ephemeral_1h_input_tokens", "cache_write_1h")):
-                if _as_int(creation.get(key)):
-                    details[name] = creation[key]
-        tool_use = usage.get("server_tool_use") or {}
-        if isinstance(tool_use, Mapping) and _as_int(tool_use.get("web_search_requests")):
-            details["web_search_requests"] = tool_use["web_search_requests"]
-        return {"input_tokens": uncached + (read or 0) + (write or 0), "output_tokens": out, "total_tokens": None,
-                "cached_input_tokens": read, "cache_write_tokens": write, "reasoning_tokens": None,
-                "token_details": details}
-    return None
+    """The event fields of an OpenAI-chat or Anthropic ``usage`` dict, read by the shared analyzers."""
+    normalised = usage_from_raw(usage)
+    if normalised is None:
+        return None
+    return {name: getattr(normalised, name) for name in TOKEN_FIELDS} | {
+        "token_details": dict(normalised.token_details)}
 
 
 def _drop_none(value: Any) -> Any:
