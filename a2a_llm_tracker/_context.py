@@ -202,26 +202,38 @@ def current_adapter() -> str | None:
     return claim.framework if claim is not None and claim.active else None
 
 
-@contextmanager
-def adapter_scope(framework: str) -> Iterator[bool]:
+class adapter_scope:  # noqa: N801 - used like a function, as contextlib's helpers are
     """Claim the call in progress for *framework*'s adapter.
 
-    Yields True when this adapter is the outermost one (it should record), False when an
-    outer adapter already meters the call (an inner one must skip it, or it counts twice).
+    ``with adapter_scope("langchain") as outermost:`` gives True when this adapter is the
+    outermost one (it should record), False when an outer adapter already meters the call (an
+    inner one must skip it, or it counts twice). A class, not a generator: it sits on every call.
     """
-    if current_adapter() is not None:
-        yield False
-        return
-    claim = _Claim(framework)
-    token = _ADAPTER.set(claim)
-    try:
-        yield True
-    finally:
-        claim.active = False
+
+    __slots__ = ("_claim", "_framework", "_token")
+
+    def __init__(self, framework: str) -> None:
+        self._framework = framework
+        self._claim: _Claim | None = None
+        self._token: contextvars.Token[_Claim | None] | None = None
+
+    def __enter__(self) -> bool:
+        current = _ADAPTER.get()
+        if current is not None and current.active:
+            return False
+        self._claim = _Claim(self._framework)
+        self._token = _ADAPTER.set(self._claim)
+        return True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._claim is None or self._token is None:
+            return
+        self._claim.active = False
         try:
-            _ADAPTER.reset(token)
+            _ADAPTER.reset(self._token)
         except ValueError:
             pass  # exited from another context: the claim is off, which is all that matters
+        self._claim = self._token = None
 
 
 def export_suppressed() -> bool:
