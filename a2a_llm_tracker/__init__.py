@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "Accuracy": "._events",
     "AdapterUnavailable": ".exceptions",
     "Budget": "._budget",
+    "BudgetWarning": "._budget",
     "BudgetExceededError": ".exceptions",
     "ConfigurationError": ".exceptions",
     "ContextThreadPoolExecutor": "._context",

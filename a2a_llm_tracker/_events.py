@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -109,8 +109,11 @@ def _whole(value: float) -> int:
 
 # Validated in pydantic-core (fast): a non-negative int, or an integral float such as Cohere's 58.0.
 # Bools and strings are rejected.
-TokenCount = Annotated[StrictInt, Field(ge=0)] | Annotated[
-    StrictFloat, Field(ge=0, allow_inf_nan=False), AfterValidator(_whole)]
+if TYPE_CHECKING:
+    TokenCount = int  # what the validator always produces
+else:
+    TokenCount = Annotated[StrictInt, Field(ge=0)] | Annotated[
+        StrictFloat, Field(ge=0, allow_inf_nan=False), AfterValidator(_whole)]
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
