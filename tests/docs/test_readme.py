@@ -1,4 +1,4 @@
-"""The Python snippets of the proposed README run as written, in order, against the local mock provider."""
+"""The Python snippets of the README run as written, in order, against the local mock provider."""
 
 from __future__ import annotations as _annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "docs" / "README.proposed.md"
+README = ROOT / "README.md"
 NEEDED = ("litellm", "openai", "anthropic", "google.genai", "langchain_openai")
 
 pytestmark = [
