@@ -389,8 +389,9 @@ def finalize_usage(*, input_tokens: int | None = None, output_tokens: int | None
               "reasoning_tokens": reasoning_tokens}
     for name in TOKEN_FIELDS:  # defensive: callers pass counts, but never trust
         value = counts[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0
-                                  or value > MAX_COUNT):
+        if value is None or (type(value) is int and 0 <= value <= MAX_COUNT):  # the usual case, cheaply
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > MAX_COUNT:
             warn.append(f"dropped {name}={_short(value)}")
             counts[name] = None
     inp = counts["input_tokens"]
@@ -408,6 +409,9 @@ def finalize_usage(*, input_tokens: int | None = None, output_tokens: int | None
     details: dict[str, int | float] = {}
     for key, value in (token_details or {}).items():
         if value is None:
+            continue
+        if type(value) is int and 0 <= value <= MAX_COUNT and type(key) is str:  # the usual case, cheaply
+            details[key] = value
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
             warn.append(f"dropped token_details[{key!r}]={_short(value)}")

@@ -16,41 +16,53 @@ from typing import Any
 
 from .._events import Usage
 from ._common import Analysis, Payload, as_count, as_number, as_str, dig, finalize_usage, get, is_mapping
-from .openai import chat_usage, parse_openai
+from .openai import chat_counts, parse_openai
 
 __all__ = ["litellm_usage", "parse_litellm"]
 
 PROVIDER = None  # the real provider comes from _hidden_params or the model prefix
 
 
-def litellm_usage(usage: Any, warnings: list[str]) -> Usage:
-    """Normalise a LiteLLM ``Usage`` (cache already folded into ``prompt_tokens``)."""
-    base = chat_usage(usage, warnings)
-    if base.is_empty or not is_mapping(usage):
-        return base
+_TTL_KEYS = (("ephemeral_5m_input_tokens", "cache_write_5m"), ("ephemeral_1h_input_tokens", "cache_write_1h"),
+             ("ephemeral_30m_input_tokens", "cache_write_30m"), ("ephemeral_12h_input_tokens", "cache_write_12h"))
+
+
+def litellm_usage(usage: Any, warnings: list[str], *, raw_usage: Any = ...) -> Usage:
+    """Normalise a LiteLLM ``Usage`` (cache already folded into ``prompt_tokens``).
+
+    Args:
+        usage: the usage as a mapping (nested details as mappings too).
+        warnings: problems met while reading are appended here.
+        raw_usage: what to keep as ``raw_usage`` (default: ``dict(usage)``; None keeps nothing).
+    """
+    if not is_mapping(usage):
+        return Usage()
+    parts = chat_counts(usage, warnings)
     details_obj = get(usage, "prompt_tokens_details")
-    cached = base.cached_input_tokens
-    if cached is None:
-        cached = as_count(get(usage, "cache_read_input_tokens"), "cache_read_input_tokens", warnings)
-    write = base.cache_write_tokens
-    if write is None and is_mapping(details_obj):
-        write = as_count(get(details_obj, "cache_creation_tokens"), "cache_creation_tokens", warnings)
-    if write is None:
-        write = as_count(get(usage, "cache_creation_input_tokens"), "cache_creation_input_tokens", warnings)
-    details = dict(base.token_details)
+    if parts["cached_input_tokens"] is None:
+        parts["cached_input_tokens"] = as_count(get(usage, "cache_read_input_tokens"), "cache_read_input_tokens",
+                                                warnings)
+    if parts["cache_write_tokens"] is None and is_mapping(details_obj):
+        parts["cache_write_tokens"] = as_count(get(details_obj, "cache_creation_tokens"), "cache_creation_tokens",
+                                               warnings)
+    if parts["cache_write_tokens"] is None:
+        parts["cache_write_tokens"] = as_count(get(usage, "cache_creation_input_tokens"),
+                                               "cache_creation_input_tokens", warnings)
+    details = parts["token_details"]
     split = get(details_obj, "cache_creation_token_details") if is_mapping(details_obj) else None
+    if not is_mapping(split):
+        split = get(usage, "cache_creation")  # the Anthropic-style top-level TTL split
     if is_mapping(split):
-        for key, name in (("ephemeral_5m_input_tokens", "cache_write_5m"),
-                          ("ephemeral_1h_input_tokens", "cache_write_1h"),
-                          ("ephemeral_30m_input_tokens", "cache_write_30m"),
-                          ("ephemeral_12h_input_tokens", "cache_write_12h")):
+        for key, name in _TTL_KEYS:
             value = as_count(get(split, key), key, warnings)
             if value is not None:
                 details[name] = value
-    return finalize_usage(input_tokens=base.input_tokens, output_tokens=base.output_tokens,
-                          total_tokens=base.total_tokens, cached_input_tokens=cached, cache_write_tokens=write,
-                          reasoning_tokens=base.reasoning_tokens, token_details=details,
-                          raw_usage=base.raw_usage, warnings=warnings)
+    tools = get(usage, "server_tool_use")
+    if is_mapping(tools):
+        value = as_count(get(tools, "web_search_requests"), "web_search_requests", warnings)
+        if value is not None:
+            details["web_search_requests"] = value
+    return finalize_usage(**parts, raw_usage=dict(usage) if raw_usage is ... else raw_usage, warnings=warnings)
 
 
 def _provider(hidden: Mapping[str, Any] | None, model: str | None) -> str | None:

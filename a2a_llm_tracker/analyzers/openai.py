@@ -14,7 +14,7 @@ from typing import Any
 from .._events import Usage
 from ._common import Analysis, Payload, as_count, as_str, dig, finalize_usage, first_count, get, is_mapping
 
-__all__ = ["chat_usage", "error_analysis", "parse_openai", "parse_openai_error", "responses_usage"]
+__all__ = ["chat_counts", "chat_usage", "error_analysis", "parse_openai", "parse_openai_error", "responses_usage"]
 
 PROVIDER = "openai"
 
@@ -29,6 +29,14 @@ def chat_usage(usage: Any, warnings: list[str]) -> Usage:
     """Normalise an OpenAI-shaped usage object (Chat Completions keys, or Responses keys)."""
     if not is_mapping(usage):
         return Usage()
+    return finalize_usage(**chat_counts(usage, warnings), raw_usage=dict(usage), warnings=warnings)
+
+
+def chat_counts(usage: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The :func:`finalize_usage` arguments (counts and ``token_details``) of an OpenAI-shaped usage.
+
+    For readers that add to the OpenAI reading (LiteLLM) before the contract is enforced once.
+    """
     inp = first_count(usage, ("prompt_tokens", "input_tokens"), warnings)
     out = first_count(usage, ("completion_tokens", "output_tokens"), warnings)
     total = first_count(usage, ("total_tokens",), warnings)
@@ -59,9 +67,8 @@ def chat_usage(usage: Any, warnings: list[str]) -> Usage:
         # OpenAI-compatible servers (Gemini's) count hidden thinking in the total only: billed output.
         details["hidden_output_tokens"] = total - inp - out
         out = total - inp
-    return finalize_usage(input_tokens=inp, output_tokens=out, total_tokens=total, cached_input_tokens=cached,
-                          cache_write_tokens=write, reasoning_tokens=reasoning, token_details=details,
-                          raw_usage=dict(usage), warnings=warnings)
+    return {"input_tokens": inp, "output_tokens": out, "total_tokens": total, "cached_input_tokens": cached,
+            "cache_write_tokens": write, "reasoning_tokens": reasoning, "token_details": details}
 
 
 def responses_usage(response: Any, warnings: list[str]) -> Usage:

@@ -14,10 +14,14 @@ Works on a ``litellm.Usage`` / ``ResponseAPIUsage`` object or on its dict form (
 
 from __future__ import annotations as _annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from .._events import Usage
+from ..analyzers.litellm import litellm_usage as _analyzer_usage
+
+logger = logging.getLogger("a2a_llm_tracker")
 
 __all__ = ["field", "litellm_usage", "litellm_usage_cost", "usage_is_zero"]
 
@@ -63,14 +67,6 @@ def _count(value: Any) -> int | None:
         return value if value >= 0 else None
     if isinstance(value, float) and value.is_integer() and value >= 0:
         return int(value)
-    return None
-
-
-def _first(*values: Any) -> int | None:
-    for value in values:
-        count = _count(value)
-        if count is not None:
-            return count
     return None
 
 
@@ -130,8 +126,34 @@ def litellm_usage_cost(usage: Any) -> float | None:
     return None
 
 
+# The nested objects the analyzer reads (the TTL split sits inside the prompt details).
+_NESTED = ("prompt_tokens_details", "completion_tokens_details", "input_tokens_details", "output_tokens_details",
+           "server_tool_use", "cache_creation")
+
+
+def _view(u: Mapping[str, Any]) -> Mapping[str, Any]:
+    """*u* with the nested detail objects the analyzer reads as mappings (plain dicts are not copied).
+
+    The analyzer reads mappings; the pydantic objects LiteLLM returns are viewed through their
+    ``__dict__`` (far cheaper than ``model_dump``) so the wrapper's hot path stays fast.
+    """
+    nested: dict[str, Any] = {}
+    for key in _NESTED:
+        value = u.get(key)
+        if value is not None and not isinstance(value, dict):
+            nested[key] = _as_map(value)
+    pd = nested.get("prompt_tokens_details") or u.get("prompt_tokens_details")
+    split = pd.get("cache_creation_token_details") if isinstance(pd, Mapping) else None
+    if split is not None and not isinstance(split, dict):
+        nested["prompt_tokens_details"] = {**pd, "cache_creation_token_details": _as_map(split)}
+    return {**u, **nested} if nested else u
+
+
 def litellm_usage(usage: Any, *, keep_raw: bool = True) -> Usage | None:
     """Normalise a LiteLLM usage (object or dict) to the inclusive usage contract.
+
+    The reading is :func:`a2a_llm_tracker.analyzers.litellm.litellm_usage` (one convention for
+    the wrapper, the callback and :func:`~a2a_llm_tracker.analyze_response`).
 
     Args:
         usage: ``response.usage`` of a LiteLLM ``ModelResponse`` / ``EmbeddingResponse`` /
@@ -145,36 +167,8 @@ def litellm_usage(usage: Any, *, keep_raw: bool = True) -> Usage | None:
     u = _as_map(usage)
     if not u or usage_is_zero(u):
         return None
-    details: dict[str, int | float] = {}
-    if u.get("prompt_tokens") is not None or u.get("completion_tokens") is not None:
-        inp, out = _count(u.get("prompt_tokens")), _count(u.get("completion_tokens"))
-        pd, cd = _as_map(u.get("prompt_tokens_details")), _as_map(u.get("completion_tokens_details"))
-    else:
-        inp, out = _count(u.get("input_tokens")), _count(u.get("output_tokens"))
-        pd, cd = _as_map(u.get("input_tokens_details")), _as_map(u.get("output_tokens_details"))
-    cached = _first(pd.get("cached_tokens"), u.get("cache_read_input_tokens"))
-    write = _first(pd.get("cache_write_tokens"), pd.get("cache_creation_tokens"), u.get("cache_creation_input_tokens"))
-    reasoning = _count(cd.get("reasoning_tokens"))
-    ttl = _as_map(pd.get("cache_creation_token_details") or u.get("cache_creation"))
-    for key, name in (("ephemeral_5m_input_tokens", "cache_write_5m"), ("ephemeral_1h_input_tokens", "cache_write_1h")):
-        value = _count(ttl.get(key))
-        if value:
-            details[name] = value
-    for src, key, name in ((pd, "audio_tokens", "audio_input_tokens"), (pd, "image_tokens", "image_input_tokens"),
-                           (cd, "audio_tokens", "audio_output_tokens"), (cd, "image_tokens", "image_output_tokens"),
-                           (cd, "accepted_prediction_tokens", "accepted_prediction_tokens"),
-                           (cd, "rejected_prediction_tokens", "rejected_prediction_tokens")):
-        value = _count(src.get(key))
-        if value:
-            details[name] = value
-    web = _count(_as_map(u.get("server_tool_use")).get("web_search_requests"))
-    if web:
-        details["web_search_requests"] = web
-    # Subsets that a provider quirk made larger than their totals are dropped, not trusted.
-    if inp is not None and (cached or 0) + (write or 0) > inp:
-        cached = write = None
-    if out is not None and reasoning is not None and reasoning > out:
-        reasoning = None
-    return Usage(input_tokens=inp, output_tokens=out, total_tokens=_count(u.get("total_tokens")),
-                 cached_input_tokens=cached, cache_write_tokens=write, reasoning_tokens=reasoning,
-                 token_details=details, raw_usage=_raw(usage) if keep_raw else None)
+    warnings: list[str] = []
+    result = _analyzer_usage(_view(u), warnings, raw_usage=_raw(usage) if keep_raw else None)
+    if warnings:
+        logger.debug("a2a_llm_tracker: LiteLLM usage warnings: %s", "; ".join(warnings))
+    return result

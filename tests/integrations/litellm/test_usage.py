@@ -14,7 +14,7 @@ def test_usage_object_openai_details():
                             completion_tokens_details=CompletionTokensDetailsWrapper(reasoning_tokens=12)))
     assert (u.input_tokens, u.output_tokens, u.total_tokens) == (120, 30, 150)
     assert (u.cached_input_tokens, u.reasoning_tokens, u.cache_write_tokens) == (64, 12, None)
-    assert u.token_details == {"audio_input_tokens": 4}
+    assert u.token_details == {"input_audio_tokens": 4}  # the analyzers' name, the one the catalog prices
     assert u.raw_usage["prompt_tokens_details"]["cached_tokens"] == 64
 
 
