@@ -126,17 +126,17 @@ class Source:
                 raise ConfigurationError("reading PostgreSQL needs psycopg: pip install "
                                          "a2a-llm-tracker[postgres]") from None
             try:  # no statement timeout: a report over a big table may take a while
-                conn = pg.connect(self.location, connect_timeout=10, statement_timeout=None, autocommit=not write)
+                pg_conn = pg.connect(self.location, connect_timeout=10, statement_timeout=None, autocommit=not write)
             except psycopg.Error as exc:
                 raise ConfigurationError(f"cannot connect to {self.label}: {str(exc).strip().splitlines()[0]}") \
                     from None
-            row = conn.execute("SELECT to_regclass(%s)", (self.quoted_table(),)).fetchone()
+            row = pg_conn.execute("SELECT to_regclass(%s)", (self.quoted_table(),)).fetchone()
             if row is None or row[0] is None:
-                conn.close()
+                pg_conn.close()
                 raise ConfigurationError(f"{self.label} has no table {self.table!r} (is it a tracker database?)")
             if write:
-                conn.rollback()  # leave no transaction open from the check
-            return conn
+                pg_conn.rollback()  # leave no transaction open from the check
+            return pg_conn
         raise ConfigurationError(f"{self.label} is not a SQL source")
 
     def iter_jsonl(self, progress: Progress | None = None) -> Iterator[dict[str, Any]]:

@@ -784,7 +784,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _images(self, body: dict[str, Any], path: str, request_id: str) -> None:
         model = str(body.get("model", ""))
-        n = body.get("n") if isinstance(body.get("n"), int) and body.get("n") > 0 else 1
+        requested = body.get("n")
+        n = requested if isinstance(requested, int) and requested > 0 else 1
         plan = self.mock._plan("openai", "images", model, _words(body.get("prompt", "")), None, request_id)
         # gpt-image-1 style usage; the output is counted per image (a constant per image here).
         plan.completion_tokens, plan.reasoning = 272 * n, 0
@@ -891,8 +892,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         def pieces() -> Iterator[bytes]:
             start_usage = _anthropic_usage(plan, output_tokens=1) if reported else None
-            message = {"id": mid, "type": "message", "role": "assistant", "model": plan.response_model,
-                       "content": [], "stop_reason": None, "stop_sequence": None}
+            message: dict[str, Any] = {"id": mid, "type": "message", "role": "assistant",
+                                       "model": plan.response_model, "content": [], "stop_reason": None,
+                                       "stop_sequence": None}
             if start_usage is not None:
                 message["usage"] = start_usage
             yield event("message_start", {"message": message})

@@ -339,7 +339,9 @@ class _Acc:
         self.no_usage += row.no_usage_calls
 
     def row(self, group: dict[str, str | None]) -> ReportRow:
-        return ReportRow(group, self.calls, self.errors, *self.tokens,  # type: ignore[arg-type]
+        inp, out, cached, reasoning, total = self.tokens  # the order of _TOKEN_SUMS
+        return ReportRow(group, self.calls, self.errors, input_tokens=inp, output_tokens=out,
+                         cached_input_tokens=cached, reasoning_tokens=reasoning, total_tokens=total,
                          cost_usd=self.cost if self.priced else None, priced_calls=self.priced,
                          unpriced_calls=self.unpriced, no_usage_calls=self.no_usage)
 

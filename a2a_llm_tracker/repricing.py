@@ -156,7 +156,7 @@ class UncoveredModel:
 def _registry(prices: PricingRegistry | str | os.PathLike[str]) -> PricingRegistry:
     if isinstance(prices, PricingRegistry):
         return prices
-    return PricingRegistry.from_file(prices)
+    return PricingRegistry.from_file(os.fspath(prices))
 
 
 def _new_cost(registry: PricingRegistry, rec: Mapping[str, Any], ts: datetime) -> dict[str, Any] | None:
@@ -164,10 +164,12 @@ def _new_cost(registry: PricingRegistry, rec: Mapping[str, Any], ts: datetime) -
     details = rec.get("token_details") or {}
     if isinstance(details, str):
         details = json.loads(details) if details not in ("", "{}") else {}
-    kwargs = dict(provider=rec.get("provider"), ts=ts, input_tokens=rec.get("input_tokens"),
-                  output_tokens=rec.get("output_tokens"), cached_input_tokens=rec.get("cached_input_tokens"),
-                  cache_write_tokens=rec.get("cache_write_tokens"), reasoning_tokens=rec.get("reasoning_tokens"),
-                  token_details=details)
+    # Any: the counts come from a stored row (the reader already checked their types).
+    kwargs: dict[str, Any] = dict(provider=rec.get("provider"), ts=ts, input_tokens=rec.get("input_tokens"),
+                                  output_tokens=rec.get("output_tokens"),
+                                  cached_input_tokens=rec.get("cached_input_tokens"),
+                                  cache_write_tokens=rec.get("cache_write_tokens"),
+                                  reasoning_tokens=rec.get("reasoning_tokens"), token_details=details)
     model, response_model = rec.get("model"), rec.get("response_model")
     cost = registry.cost(model=response_model or model, **kwargs)
     if cost is None and response_model and model and response_model != model:

@@ -143,9 +143,10 @@ def _view(u: Mapping[str, Any]) -> Mapping[str, Any]:
         if value is not None and not isinstance(value, dict):
             nested[key] = _as_map(value)
     pd = nested.get("prompt_tokens_details") or u.get("prompt_tokens_details")
-    split = pd.get("cache_creation_token_details") if isinstance(pd, Mapping) else None
-    if split is not None and not isinstance(split, dict):
-        nested["prompt_tokens_details"] = {**pd, "cache_creation_token_details": _as_map(split)}
+    if isinstance(pd, Mapping):
+        split = pd.get("cache_creation_token_details")
+        if split is not None and not isinstance(split, dict):
+            nested["prompt_tokens_details"] = {**pd, "cache_creation_token_details": _as_map(split)}
     return {**u, **nested} if nested else u
 
 
