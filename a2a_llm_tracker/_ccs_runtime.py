@@ -158,6 +158,7 @@ class Connection:
         self.known: dict[tuple[str, int], Any] = {}
         self.max_known = 5000
         self.auth_failures = 0
+        self.users = 0  #: sinks holding it (see Runtime.connection / Runtime.release)
 
     @property
     def token(self) -> str:
@@ -216,13 +217,27 @@ class Runtime:
         return self._thread
 
     def connection(self, settings: CCSSettings) -> Connection:
-        """The shared connection state for *settings* (one per server, client and application)."""
+        """The shared connection state for *settings* (one per server, client and application).
+
+        Each call counts as one user; give it back with :meth:`release`. The state lives only while
+        someone holds it: its cached real ids are only valid for the server that issued them, and a
+        later server at the same URL (restarted empty, or another one on a reused port) must not
+        inherit them.
+        """
         with self._conn_lock:
             conn = self._connections.get(settings.key)
             if conn is None or conn.settings.client_secret != settings.client_secret:
                 conn = Connection(settings)
                 self._connections[settings.key] = conn
+            conn.users += 1
             return conn
+
+    def release(self, conn: Connection) -> None:
+        """Give back a connection from :meth:`connection`; the last release forgets its state."""
+        with self._conn_lock:
+            conn.users = max(0, conn.users - 1)
+            if conn.users == 0 and self._connections.get(conn.settings.key) is conn:
+                del self._connections[conn.settings.key]
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule *coro* on the worker loop."""

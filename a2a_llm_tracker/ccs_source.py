@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._ccs_runtime import CCSSettings, get_runtime, import_ccs
+from ._ccs_runtime import CCSSettings, Connection, get_runtime, import_ccs, reset_client_state
 from .exceptions import ConfigurationError, SinkError
 
 __all__ = ["CCSSource", "UsageTotals"]
@@ -105,7 +105,8 @@ class CCSSource:
             raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.timeout = float(timeout)
         self._runtime = get_runtime()
-        self._conn = self._runtime.connection(self.settings)
+        # a connection of its own: a sink's connection carries its write cache into the client
+        self._conn = Connection(self.settings)
 
     # -- raw events ------------------------------------------------------------------------------------
     async def events(self) -> list[dict[str, Any]]:
@@ -134,7 +135,10 @@ class CCSSource:
                                     freeschemaQueries=[usage_q])
         query = FreeschemaQuery(conceptIds=[self.entity_id], inpage=_BIG_PAGE, outputFormat=ALLID,
                                 freeschemaQueries=[tracker_q])
-        async with self._runtime.exclusive(self._conn):
+        async with self._runtime.exclusive(self._conn) as ccs:
+            # GetConceptBulk answers from the client's cache first: read the server's concepts, not
+            # whatever the cache holds under those ids
+            reset_client_state(ccs, ())
             try:
                 result = await asyncio.wait_for(freeschema_query_api(query), self.timeout)
             except TimeoutError:

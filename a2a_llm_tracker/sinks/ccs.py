@@ -282,6 +282,7 @@ class CCSSink(Sink):
                 self._task.result(1.0)
             except BaseException:
                 pass
+        self._runtime.release(self._conn)
         self._outbox.close()
 
     # -- introspection ---------------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import a2a_llm_tracker
 from a2a_llm_tracker import SinkError, UsageEvent
 from a2a_llm_tracker.ccs_source import CCSSource
 
-from .conftest import CLIENT_ID, FAST, SECRET
+from .conftest import CLIENT_ID, FAST, SECRET, FakeCCS
 
 EVENTS = [
     ("gpt-4o", "planner", 100, 20, 0.0125),
@@ -83,3 +85,40 @@ async def test_query_failure_is_an_error_not_zero(fake, make_sink):
 async def test_empty_is_zero(fake):
     source = _source(fake)
     assert await source.total_cost() == 0.0 and await source.by_model() == {}
+
+
+async def test_a_new_server_on_a_reused_port_inherits_no_cached_ids(tmp_path):
+    """A fresh server at an earlier server's URL (a reused port, as in CI; or a server restarted empty).
+
+    The process-wide connection state (token, cached real ids of type/model/... concepts) used to
+    outlive every sink, keyed by URL: the new sink then wrote links to the old server's ids, and
+    ``GetConceptBulk`` answered the filtered source's read from that cache, so usages whose new ids
+    matched old cached ids came back as type concepts and were dropped (CI: 192 instead of 532).
+    """
+    from a2a_llm_tracker.sinks.ccs import CCSSink
+
+    def sink_for(srv, folder):
+        return CCSSink("demo-app", client_id=CLIENT_ID, client_secret=SECRET, server_url=srv.url,
+                       storage_path=tmp_path / folder, **FAST)
+
+    first = FakeCCS(client_id=CLIENT_ID, client_secret=SECRET).start()
+    sink = sink_for(first, "one")
+    _record(sink)
+    sink.close()
+    first.stop()
+    second = FakeCCS(client_id=CLIENT_ID, client_secret=SECRET, port=first.port).start()
+    try:
+        sink = sink_for(second, "two")
+        _record(sink)
+        assert await _source(second, application_name="demo-app").total_tokens() == 532
+        usages = second.concepts_of_type("the_llm_usage")
+        assert len(usages) == len(EVENTS)
+        for usage in usages:  # every link the new sink wrote points at the new server's concepts
+            data = json.loads(usage["characterValue"])
+            assert second.concepts[usage["typeId"]]["characterValue"] == "the_llm_usage"
+            models = [second.concepts[link["toTheConceptId"]]["characterValue"]
+                      for link in second.links_from(usage["id"], "the_llm_usage_s_model")]
+            assert models == [data["model"]]
+    finally:
+        sink.close()
+        second.stop()
