@@ -231,7 +231,7 @@ def _convert_legacy_gemini(obj: Any) -> Any:
 # -- reading values --------------------------------------------------------------------------------------
 def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     """True for a dict-like value."""
-    return isinstance(value, Mapping)
+    return type(value) is dict or isinstance(value, Mapping)  # plain dicts skip the ABC check (hot path)
 
 
 def get(obj: Any, key: str, default: Any = None) -> Any:

@@ -8,11 +8,11 @@ The OpenAI-compatible providers (Mistral, Groq, Together, LiteLLM) reuse :func:`
 
 from __future__ import annotations as _annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._events import Usage
-from ._common import Analysis, Payload, as_count, as_str, dig, finalize_usage, first_count, get, is_mapping
+from ._common import Analysis, Payload, as_count, as_str, dig, finalize_usage, get, is_mapping
 
 __all__ = ["chat_counts", "chat_usage", "error_analysis", "parse_openai", "parse_openai_error", "responses_usage"]
 
@@ -23,6 +23,35 @@ _INPUT_DETAILS = {"audio_tokens": "input_audio_tokens", "image_tokens": "input_i
 _OUTPUT_DETAILS = {"audio_tokens": "output_audio_tokens", "image_tokens": "output_image_tokens",
                    "accepted_prediction_tokens": "accepted_prediction_tokens",
                    "rejected_prediction_tokens": "rejected_prediction_tokens"}
+_TTL_DETAILS = {"ttl_30m_tokens": "cache_write_30m", "ttl_12h_tokens": "cache_write_12h"}
+
+
+def _reader(obj: Mapping[str, Any]) -> Callable[[str], Any]:
+    """``key -> value`` for *obj*: ``dict.get`` for a plain dict (cheap), else the tolerant :func:`get`."""
+    if type(obj) is dict:
+        return obj.get
+    return lambda key: get(obj, key)
+
+
+def _count(at: Callable[[str], Any], keys: tuple[str, ...], warnings: list[str]) -> int | None:
+    """The first valid count among *keys* (what :func:`first_count` does, through a reader)."""
+    for key in keys:
+        raw = at(key)
+        if raw is not None:
+            count = as_count(raw, key, warnings)
+            if count is not None:
+                return count
+    return None
+
+
+def _details_into(details: dict[str, int], at: Callable[[str], Any], names: Mapping[str, str],
+                  warnings: list[str]) -> None:
+    for key, name in names.items():
+        raw = at(key)
+        if raw is not None:
+            value = as_count(raw, key, warnings)
+            if value is not None:
+                details[name] = value
 
 
 def chat_usage(usage: Any, warnings: list[str]) -> Usage:
@@ -37,32 +66,27 @@ def chat_counts(usage: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]
 
     For readers that add to the OpenAI reading (LiteLLM) before the contract is enforced once.
     """
-    inp = first_count(usage, ("prompt_tokens", "input_tokens"), warnings)
-    out = first_count(usage, ("completion_tokens", "output_tokens"), warnings)
-    total = first_count(usage, ("total_tokens",), warnings)
-    in_details = get(usage, "prompt_tokens_details") or get(usage, "input_tokens_details")
-    out_details = get(usage, "completion_tokens_details") or get(usage, "output_tokens_details")
+    # Hot path (the LiteLLM wrapper reads every call's usage here): plain dicts are read with dict.get.
+    at = _reader(usage)
+    inp = _count(at, ("prompt_tokens", "input_tokens"), warnings)
+    out = _count(at, ("completion_tokens", "output_tokens"), warnings)
+    total = _count(at, ("total_tokens",), warnings)
+    in_details = at("prompt_tokens_details") or at("input_tokens_details")
+    out_details = at("completion_tokens_details") or at("output_tokens_details")
     cached = write = reasoning = None
     details: dict[str, int] = {}
     if is_mapping(in_details):
-        cached = as_count(get(in_details, "cached_tokens"), "cached_tokens", warnings)
-        write = as_count(get(in_details, "cache_write_tokens"), "cache_write_tokens", warnings)
-        for key, name in _INPUT_DETAILS.items():
-            value = as_count(get(in_details, key), key, warnings)
-            if value is not None:
-                details[name] = value
-        ttl = get(in_details, "cache_write_tokens_details")
+        at = _reader(in_details)
+        cached = _count(at, ("cached_tokens",), warnings)
+        write = _count(at, ("cache_write_tokens",), warnings)
+        _details_into(details, at, _INPUT_DETAILS, warnings)
+        ttl = at("cache_write_tokens_details")
         if is_mapping(ttl):
-            for key, name in (("ttl_30m_tokens", "cache_write_30m"), ("ttl_12h_tokens", "cache_write_12h")):
-                value = as_count(get(ttl, key), key, warnings)
-                if value is not None:
-                    details[name] = value
+            _details_into(details, _reader(ttl), _TTL_DETAILS, warnings)
     if is_mapping(out_details):
-        reasoning = as_count(get(out_details, "reasoning_tokens"), "reasoning_tokens", warnings)
-        for key, name in _OUTPUT_DETAILS.items():
-            value = as_count(get(out_details, key), key, warnings)
-            if value is not None:
-                details[name] = value
+        at = _reader(out_details)
+        reasoning = _count(at, ("reasoning_tokens",), warnings)
+        _details_into(details, at, _OUTPUT_DETAILS, warnings)
     if total is not None and inp is not None and out is not None and total > inp + out:
         # OpenAI-compatible servers (Gemini's) count hidden thinking in the total only: billed output.
         details["hidden_output_tokens"] = total - inp - out
