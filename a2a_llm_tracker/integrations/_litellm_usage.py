@@ -9,7 +9,10 @@ cache counts appear both in ``prompt_tokens_details`` (``cached_tokens``, ``cach
 
 Responses-API and image usage (``input_tokens`` / ``output_tokens``) is read the same way.
 Works on a ``litellm.Usage`` / ``ResponseAPIUsage`` object or on its dict form (the
-``usage_object`` of LiteLLM's standard logging payload), so the LiteLLM analyzer can reuse it.
+``usage_object`` of LiteLLM's standard logging payload). The reading itself is the analyzer's
+(:func:`a2a_llm_tracker.analyzers.litellm.litellm_usage`); this module adds the wrapper's hot-path
+parts: a cheap mapping view of the pydantic objects, the all-zero "not reported" check and the
+raw-usage copy.
 """
 
 from __future__ import annotations as _annotations
