@@ -135,8 +135,14 @@ class Dispatcher:
         self._last_warning = 0.0
         self._atexit_registered = False
         if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._after_fork)
-            os.register_at_fork(after_in_child=lambda: (m := ref()) is not None and m())
+            # Hold the export lock across fork(): the writer thread is then never inside a sink (or
+            # pydantic-core's serializer, whose internal locks would stay held in the child).
+            child = weakref.WeakMethod(self._after_fork)
+            before = weakref.WeakMethod(self._before_fork)
+            parent = weakref.WeakMethod(self._after_fork_in_parent)
+            os.register_at_fork(before=lambda: (m := before()) is not None and m(),
+                                after_in_parent=lambda: (m := parent()) is not None and m(),
+                                after_in_child=lambda: (m := child()) is not None and m())
 
     # -- public ----------------------------------------------------------------------------------------
     @property
@@ -526,7 +532,16 @@ class Dispatcher:
                 ok = False
         return ok
 
+    def _before_fork(self) -> None:
+        self._fork_held = self._export_lock.acquire(timeout=5.0)  # a stuck sink must not block fork forever
+
+    def _after_fork_in_parent(self) -> None:
+        if getattr(self, "_fork_held", False):
+            self._fork_held = False
+            self._export_lock.release()
+
     def _after_fork(self) -> None:
+        self._fork_held = False
         # The parent still owns the queued events: the child starts empty, with fresh primitives.
         self._queue = collections.deque()
         self._cond = threading.Condition(threading.Lock())

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._events import UsageEvent
+from ._forksafe import renew_locks_after_fork
 
 __all__ = ["Outbox", "OutboxRow", "default_outbox_dir"]
 
@@ -73,6 +74,7 @@ class Outbox:
         self.lease = lease
         self._fsync = fsync
         self._lock = threading.Lock()
+        renew_locks_after_fork(self, "_lock")
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._owner = f"{os.getpid()}-{id(self):x}"

@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from ._forksafe import renew_locks_after_fork
 from .exceptions import PricingError
 
 __all__ = ["Cost", "ModelPrice", "PricingRegistry", "canonical_model", "strip_date_suffix"]
@@ -182,6 +183,7 @@ class PricingRegistry:
         self._prices: dict[tuple[str | None, str], list[ModelPrice]] = {}
         self._aliases: dict[tuple[str | None, str], tuple[str | None, str]] = {}
         self._lock = threading.Lock()
+        renew_locks_after_fork(self, "_lock")
         self._resolved: dict[tuple[str | None, str], list[ModelPrice] | None] = {}
         self.catalog_enabled = catalog
         self._catalog: Any = None

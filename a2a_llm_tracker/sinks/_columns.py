@@ -3,6 +3,7 @@
 from __future__ import annotations as _annotations
 
 import json
+import operator
 from datetime import datetime
 from typing import Any
 
@@ -46,41 +47,60 @@ def column_types(dialect: str = "sqlite") -> dict[str, str]:
 
 
 def _iso(value: datetime | None) -> str | None:
-    # fixed width, UTC: sorts as text
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # fixed width, UTC (events are normalised to UTC): sorts as text
+    return None if value is None else value.isoformat(timespec="microseconds")[:26] + "Z"
 
 
-def _json_or_none(value: Any) -> str | None:
-    if value is None:
-        return None
-    return "{}" if not value else _dumps(value)
+_quote = json.encoder.encode_basestring  # what _dumps uses for strings (ensure_ascii=False), in C
+_FINITE = (float("-inf"), float("inf"))
 
 
-# per column: how to turn the attribute into a SQL value (None: as is)
-_CONVERT_TEXT: tuple[Any, ...] = tuple(
-    _json_or_none if n in JSON_COLUMNS else _iso if n in _TIME_COLUMNS else int if n in _BOOL_COLUMNS else None
-    for n in COLUMNS)
-_CONVERT_NATIVE: tuple[Any, ...] = tuple(
-    _json_or_none if n in JSON_COLUMNS else bool if n in _BOOL_COLUMNS else None for n in COLUMNS)
+def _json_text(value: Any) -> str:
+    """``_dumps(value)``; flat dicts of str/int/finite float (the usual token_details and metadata)
+    are encoded directly, about 4x faster than the json module's per-call setup."""
+    if type(value) is not dict:
+        return _dumps(value)
+    if not value:
+        return "{}"
+    parts = []
+    for key, item in value.items():
+        kind = type(item)
+        if type(key) is not str:
+            return _dumps(value)
+        if kind is str:
+            parts.append(f"{_quote(key)}:{_quote(item)}")
+        elif kind is int:
+            parts.append(f"{_quote(key)}:{int.__repr__(item)}")
+        elif kind is float and item == item and item not in _FINITE:
+            parts.append(f"{_quote(key)}:{float.__repr__(item)}")
+        else:
+            return _dumps(value)
+    return "{" + ",".join(parts) + "}"
+
+
+_GET_ALL = operator.itemgetter(*COLUMNS)
+_JSON_AT = tuple(i for i, n in enumerate(COLUMNS) if n in JSON_COLUMNS)
+_TIME_AT = tuple(i for i, n in enumerate(COLUMNS) if n in _TIME_COLUMNS)
+_BOOL_AT = tuple(i for i, n in enumerate(COLUMNS) if n in _BOOL_COLUMNS)
 
 
 def event_row(event: UsageEvent, *, native_time: bool = False, native_bool: bool = False) -> tuple[Any, ...]:
-    """The event as a tuple in :data:`COLUMNS` order (dicts as JSON text).
+    """The event as a row in :data:`COLUMNS` order (dicts as JSON text).
 
     ``native_time``/``native_bool`` keep datetimes and bools as Python objects (PostgreSQL drivers
     adapt them); by default times are fixed-width UTC ISO text and bools 0/1 (SQLite).
     """
-    data = event.__dict__
-    if native_time and native_bool:
-        converters = _CONVERT_NATIVE
-    elif not native_time and not native_bool:
-        converters = _CONVERT_TEXT
-    else:
-        converters = tuple(
-            _json_or_none if n in JSON_COLUMNS
-            else (None if native_time else _iso) if n in _TIME_COLUMNS
-            else (bool if native_bool else int) if n in _BOOL_COLUMNS else None for n in COLUMNS)
-    return tuple(data[name] if conv is None else conv(data[name]) for name, conv in zip(COLUMNS, converters, strict=True))
+    row = list(_GET_ALL(event.__dict__))  # every attribute at C speed, then the few conversions
+    for i in _JSON_AT:
+        value = row[i]
+        if value is not None:
+            row[i] = _json_text(value)
+    if not native_time:
+        for i in _TIME_AT:
+            row[i] = _iso(row[i])
+    for i in _BOOL_AT:
+        row[i] = bool(row[i]) if native_bool else int(bool(row[i]))
+    return tuple(row)
 
 
 def row_event(row: dict[str, Any]) -> UsageEvent:

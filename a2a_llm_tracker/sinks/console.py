@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from .._events import UsageEvent
+from .._forksafe import renew_locks_after_fork
 from .base import Sink
 
 __all__ = ["ConsoleSink"]
@@ -24,6 +25,7 @@ class ConsoleSink(Sink):
         self._stream = stream
         self._json = json
         self._lock = threading.Lock()
+        renew_locks_after_fork(self, "_lock")
 
     @property
     def name(self) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .._events import UsageEvent
+from .._forksafe import renew_locks_after_fork
 from .base import Sink
 
 try:  # POSIX advisory locks keep writers of other processes from interleaving
@@ -35,6 +36,7 @@ class JSONLSink(Sink):
         self.path = Path(path)
         self._fsync = fsync
         self._lock = threading.Lock()
+        renew_locks_after_fork(self, "_lock")
         self._fd: int | None = None
         self._pid = 0
 

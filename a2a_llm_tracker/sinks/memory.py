@@ -6,6 +6,7 @@ import threading
 from collections.abc import Sequence
 
 from .._events import UsageEvent
+from .._forksafe import renew_locks_after_fork
 from .base import Sink
 
 __all__ = ["MemorySink"]
@@ -21,6 +22,7 @@ class MemorySink(Sink):
     def __init__(self, name: str = "memory") -> None:
         self._name = name
         self._lock = threading.Lock()
+        renew_locks_after_fork(self, "_lock")
         self._events: list[UsageEvent] = []
         self._ids: set[str] = set()
         self.writes = 0  #: number of write calls that stored something (batches count once)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._events import UsageEvent
+from .._forksafe import renew_locks_after_fork
 from .._outbox import _retry_locked
 from ..exceptions import ConfigurationError
 from ._columns import COLUMNS, SCHEMA_VERSION, column_types, event_row, row_event
@@ -49,6 +50,7 @@ class SQLiteSink(Sink):
         self.path = Path(path)
         self._synchronous = synchronous.upper()
         self._lock = threading.Lock()
+        renew_locks_after_fork(self, "_lock")
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         placeholders = ", ".join("?" * len(COLUMNS))
