@@ -379,40 +379,27 @@ class Dispatcher:
     def _write_sink(self, sink: Any, name: str, batch: Sequence[UsageEvent]) -> list[UsageEvent]:
         """Write *batch* to one sink with retries; returns the events it would not take."""
         cfg = self.config
-        write_many = getattr(sink, "write_many", None)
-        try:  # first attempt: the hot path, no retry bookkeeping
-            if write_many is not None:
-                write_many(batch)
-            else:
-                for event in batch:
-                    sink.write(event)
-            return []
-        except Exception as exc:
-            self._note_sink_error(name, exc)
-            if self._strict:
-                raise
         delay = cfg.retry_backoff
-        for _attempt in range(1, cfg.max_retries):
-            with self._cond:
-                self._counts["retried"] += 1
-            time.sleep(delay * (0.5 + random.random()))
-            delay *= 2
+        for attempt in range(cfg.max_retries):
+            if attempt:  # a retry: count it and back off (jittered, doubling)
+                with self._cond:
+                    self._counts["retried"] += 1
+                time.sleep(delay * (0.5 + random.random()))
+                delay *= 2
             try:
-                if write_many is not None:
-                    write_many(batch)
-                else:
-                    for event in batch:
-                        sink.write(event)
+                _write(sink, batch)
                 return []
             except Exception as exc:
                 self._note_sink_error(name, exc)
+                if self._strict:
+                    raise
         if len(batch) == 1:
             return list(batch)
         # isolate poison events: one by one, so good events are not held back by a bad one
         failed = []
         for event in batch:
             try:
-                sink.write(event)
+                _write(sink, [event])
             except Exception as exc:
                 self._note_sink_error(name, exc)
                 failed.append(event)
@@ -501,19 +488,14 @@ class Dispatcher:
 
     def _deliver_rows(self, sink: Any, name: str, rows: list[Any]) -> tuple[list[Any], list[Any]]:
         try:
-            write_many = getattr(sink, "write_many", None)
-            if write_many is not None:
-                write_many([r.event for r in rows])
-            else:
-                for r in rows:
-                    sink.write(r.event)
+            _write(sink, [r.event for r in rows])
             return rows, []
         except Exception as exc:
             self._note_sink_error(name, exc)
         ok, bad = [], []
         for r in rows:
             try:
-                sink.write(r.event)
+                _write(sink, [r.event])
                 ok.append(r)
             except Exception:
                 bad.append(r)
@@ -553,6 +535,16 @@ class Dispatcher:
         self._atexit_registered = False
         if self._state is DispatcherState.RUNNING:
             self._state = DispatcherState.NEW
+
+
+def _write(sink: Any, batch: Sequence[UsageEvent]) -> None:
+    """Hand *batch* to *sink*: ``write_many`` when it has one, else ``write`` per event."""
+    write_many = getattr(sink, "write_many", None)
+    if write_many is not None:
+        write_many(batch)
+    else:
+        for event in batch:
+            sink.write(event)
 
 
 def _on_event_loop() -> bool:

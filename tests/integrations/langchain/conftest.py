@@ -1,4 +1,4 @@
-"""Fixtures for the LangChain adapter tests: a local OpenAI-compatible server and a memory meter."""
+"""Fixtures for the LangChain adapter tests (``server`` and ``sink`` come from ../conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,6 @@ pytest.importorskip("langchain_openai")
 from a2a_llm_tracker import Meter, PricingRegistry  # noqa: E402
 from a2a_llm_tracker.mock_provider import MockProvider  # noqa: E402
 from a2a_llm_tracker.sinks.memory import MemorySink  # noqa: E402
-
-
-@pytest.fixture(name="server")
-def _server():
-    """MockProvider reporting cache and reasoning details on every chat call."""
-    with MockProvider(cached_tokens=4, reasoning_tokens=2) as server:
-        yield server
-
-
-@pytest.fixture(name="sink")
-def _sink() -> MemorySink:
-    return MemorySink()
 
 
 @pytest.fixture(name="pricing")
