@@ -133,19 +133,26 @@ class ModelPrice:
         inp = input_tokens or 0
         cached = cached_input_tokens or 0
         write = cache_write_tokens or 0
-        write_1h = min(cache_write_1h_tokens or 0, write)
-        uncached = max(inp - cached - write, 0)
-        input_cost = (uncached * self.input_per_million + cached * self.cached_input_per_million
-                      + (write - write_1h) * self.cache_write_per_million
-                      + write_1h * self.cache_write_1h_per_million) / _MILLION
+        uncached = inp - cached - write
+        input_cost = (uncached if uncached > 0 else 0) * self.input_per_million
+        if cached:
+            input_cost += cached * self.cached_input_per_million
+        if write:
+            write_1h = min(cache_write_1h_tokens or 0, write)
+            input_cost += (write - write_1h) * self.cache_write_per_million
+            if write_1h:
+                input_cost += write_1h * self.cache_write_1h_per_million
+        input_cost /= _MILLION
         out = output_tokens or 0
         reasoning = min(reasoning_tokens or 0, out)
-        output_cost = ((out - reasoning) * self.output_per_million
-                       + reasoning * self.reasoning_per_million) / _MILLION
+        output_cost = (out - reasoning) * self.output_per_million
+        if reasoning:
+            output_cost += reasoning * self.reasoning_per_million
+        output_cost /= _MILLION
         return Cost(input_cost, output_cost, input_cost + output_cost, "pricing", self.price_id, self.effective_from)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every recorded event, and frozen init is slow
 class Cost:
     """A computed cost with its provenance."""
 
