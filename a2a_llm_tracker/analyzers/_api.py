@@ -388,7 +388,27 @@ class _StreamRecorder:
         return self.event
 
 
-class TrackedStream:
+class _StreamProxy:
+    """What both stream wrappers share: attribute pass-through and a finalizer that records once."""
+
+    _stream: Any
+    _recorder: _StreamRecorder
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_stream", "_recorder", "_iterator"):
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+    def __del__(self) -> None:
+        try:
+            recorder = self.__dict__.get("_recorder")
+            if recorder is not None and not recorder.done:
+                recorder.finish(incomplete=True)
+        except Exception:  # pragma: no cover - never raise from a finalizer
+            pass
+
+
+class TrackedStream(_StreamProxy):
     """Wraps a sync stream: yields every chunk unchanged, records one event when it ends.
 
     It also ends (and records) on ``close()``, on leaving a ``with`` block, when the stream
@@ -450,21 +470,9 @@ class TrackedStream:
         finally:
             self._recorder.finish(incomplete=not self._recorder.done)
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_stream", "_recorder", "_iterator"):
-            raise AttributeError(name)
-        return getattr(self._stream, name)
-
-    def __del__(self) -> None:
-        try:
-            recorder = self.__dict__.get("_recorder")
-            if recorder is not None and not recorder.done:
-                recorder.finish(incomplete=True)
-        except Exception:  # pragma: no cover - never raise from a finalizer
-            pass
 
 
-class AsyncTrackedStream:
+class AsyncTrackedStream(_StreamProxy):
     """The async twin of :class:`TrackedStream` (``async for``, ``aclose()``, ``async with``)."""
 
     def __init__(self, stream: Any, recorder: _StreamRecorder) -> None:
@@ -521,18 +529,6 @@ class AsyncTrackedStream:
         finally:
             self._recorder.finish(incomplete=not self._recorder.done)
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_stream", "_recorder", "_iterator"):
-            raise AttributeError(name)
-        return getattr(self._stream, name)
-
-    def __del__(self) -> None:
-        try:
-            recorder = self.__dict__.get("_recorder")
-            if recorder is not None and not recorder.done:
-                recorder.finish(incomplete=True)
-        except Exception:  # pragma: no cover
-            pass
 
 
 def track_stream(stream: Iterable[Any] | AsyncIterable[Any], response_type: ResponseType | str, meter: Any = None,
