@@ -44,6 +44,10 @@ def _litellm_chat_model(base_url: str):
     return LiteLLMChat()
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "known intermittent bug (about 1 run in 4 of the whole integrations folder): the LangChain handler's claim "
+    "on a call is sometimes not seen by TrackerLogger (one call counted twice) or outlives the run (the "
+    "logger's own call skipped); open in issue 5, see notes/issue-5-langchain-llamaindex.md"))
 async def test_litellm_under_langchain_is_counted_once(server, meter, sink):
     logger = TrackerLogger(meter).install()
     try:
