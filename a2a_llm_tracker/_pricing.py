@@ -17,7 +17,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -438,8 +438,3 @@ class PricingRegistry:
 
     def __repr__(self) -> str:
         return f"PricingRegistry(prices={len(self)}, aliases={len(self._aliases)}, catalog={self.catalog_enabled})"
-
-
-def iter_price_keys(registry: PricingRegistry) -> Iterable[tuple[str | None, str]]:
-    """The ``(provider, model)`` keys that have a price (for reports)."""
-    return list(registry._prices)

@@ -391,8 +391,15 @@ class _StreamRecorder:
 class _StreamProxy:
     """What both stream wrappers share: attribute pass-through and a finalizer that records once."""
 
-    _stream: Any
-    _recorder: _StreamRecorder
+    def __init__(self, stream: Any, recorder: _StreamRecorder) -> None:
+        self._stream = stream
+        self._recorder = recorder
+        self._iterator: Any = None
+
+    @property
+    def usage_event(self) -> UsageEvent | None:
+        """The recorded event (None until the stream has ended)."""
+        return self._recorder.event
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name in ("_stream", "_recorder", "_iterator"):
@@ -415,16 +422,6 @@ class TrackedStream(_StreamProxy):
     raises, or when the wrapper is garbage-collected before the end. Other attributes are
     passed through to the wrapped stream. ``usage_event`` is the recorded event once done.
     """
-
-    def __init__(self, stream: Any, recorder: _StreamRecorder) -> None:
-        self._stream = stream
-        self._recorder = recorder
-        self._iterator: Any = None
-
-    @property
-    def usage_event(self) -> UsageEvent | None:
-        """The recorded event (None until the stream has ended)."""
-        return self._recorder.event
 
     def __iter__(self) -> TrackedStream:
         return self
@@ -471,19 +468,8 @@ class TrackedStream(_StreamProxy):
             self._recorder.finish(incomplete=not self._recorder.done)
 
 
-
 class AsyncTrackedStream(_StreamProxy):
     """The async twin of :class:`TrackedStream` (``async for``, ``aclose()``, ``async with``)."""
-
-    def __init__(self, stream: Any, recorder: _StreamRecorder) -> None:
-        self._stream = stream
-        self._recorder = recorder
-        self._iterator: Any = None
-
-    @property
-    def usage_event(self) -> UsageEvent | None:
-        """The recorded event (None until the stream has ended)."""
-        return self._recorder.event
 
     def __aiter__(self) -> AsyncTrackedStream:
         return self
