@@ -107,6 +107,9 @@ class DispatchStats:
     sink_errors: dict[str, int] = field(default_factory=dict)  #: failures per sink name
 
 
+_RUNNING = DispatcherState.RUNNING
+
+
 class Dispatcher:
     """Batches events to sinks from one daemon thread (or inline when ``background=False``)."""
 
@@ -120,6 +123,8 @@ class Dispatcher:
             raise ValueError(f"two sinks share the name {dupes[0]!r}; give each a distinct path or name")
         self._background = background
         self._strict = strict
+        self._max_queue = self.config.max_queue
+        self._max_batch = self.config.max_batch
         self._queue: collections.deque[UsageEvent] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._export_lock = threading.Lock()
@@ -128,6 +133,7 @@ class Dispatcher:
         self._state = DispatcherState.NEW
         self._in_flight = 0
         self._counts: collections.Counter[str] = collections.Counter()
+        self._submitted = 0  # a plain int: counted on the recording fast path
         self._blocked_ms = 0.0
         self._sink_errors: collections.Counter[str] = collections.Counter()
         self._outbox: Outbox | None = None
@@ -158,6 +164,17 @@ class Dispatcher:
     def submit(self, event: UsageEvent) -> None:
         """Queue *event* for the sinks. Never raises and never drops it."""
         try:
+            if self._state is _RUNNING and self._background:
+                # The fast path (a running writer, room in the queue): one lock, no allocation.
+                cond = self._cond
+                with cond:
+                    queue = self._queue
+                    if self._state is _RUNNING and len(queue) < self._max_queue:
+                        self._submitted += 1
+                        queue.append(event)
+                        if len(queue) >= self._max_batch:
+                            cond.notify_all()
+                        return
             self._submit(event)
         except Exception:  # the recording path must not raise into user code
             if self._strict:
@@ -236,6 +253,7 @@ class Dispatcher:
         """A snapshot of the counters."""
         with self._cond:
             counts = dict(self._counts)
+            submitted = self._submitted
             queued, in_flight, blocked_ms = len(self._queue), self._in_flight, self._blocked_ms
             errors = dict(self._sink_errors)
         in_outbox = 0
@@ -245,7 +263,7 @@ class Dispatcher:
             except Exception:
                 in_outbox = -1
         return DispatchStats(
-            submitted=counts.get("submitted", 0), written=counts.get("written", 0), queued=queued,
+            submitted=submitted, written=counts.get("written", 0), queued=queued,
             in_flight=in_flight, blocked=counts.get("blocked", 0), blocked_ms=blocked_ms,
             spilled=counts.get("spilled", 0), late=counts.get("late", 0), retried=counts.get("retried", 0),
             export_failed=counts.get("export_failed", 0), replayed=counts.get("replayed", 0),
@@ -265,7 +283,7 @@ class Dispatcher:
             self._after_fork()
         if not self._background:
             with self._cond:
-                self._counts["submitted"] += 1
+                self._submitted += 1
                 if self._state is DispatcherState.CLOSED:
                     self._counts["late"] += 1
                     late = True
@@ -278,7 +296,7 @@ class Dispatcher:
                 self._export([event])
             return
         with self._cond:
-            self._counts["submitted"] += 1
+            self._submitted += 1
             if self._state in (DispatcherState.STOPPING, DispatcherState.CLOSED):
                 self._counts["late"] += 1
                 late = True

@@ -9,6 +9,7 @@ from __future__ import annotations as _annotations
 
 import itertools
 import math
+import operator
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,6 +98,10 @@ class _EventIds:
 new_event_id = _EventIds()
 
 
+_new_object = object.__new__
+_set_attr = object.__setattr__
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -163,6 +168,23 @@ class UsageEvent(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", validate_default=False, use_enum_values=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        # Adapters build one event per LLM call from plain ints and strings: check those inline
+        # (same rules, same result) and leave everything else to pydantic-core, which also words
+        # the errors. tests/core/test_event_fast_path.py holds both paths to the same answers.
+        fields = _plain_fields(data)
+        if fields is None:
+            self.__pydantic_validator__.validate_python(data, self_instance=self)
+            return
+        _set_attr(self, "__dict__", fields)
+        _set_attr(self, "__pydantic_fields_set__", set(data))
+        _set_attr(self, "__pydantic_extra__", None)
+        _set_attr(self, "__pydantic_private__", None)
+
+    # Not a "custom init" to pydantic: model_validate() stays pydantic-core's own path (the reference
+    # the fast path is tested against), and nested validation never calls this.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     # identity and time
     event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=200)
@@ -290,15 +312,128 @@ class UsageEvent(BaseModel):
 
     def _replace(self, update: dict[str, Any]) -> UsageEvent:
         """A shallow copy with *update* applied, unvalidated (for values the tracker computed itself)."""
-        new = object.__new__(type(self))
-        data = self.__dict__.copy()
-        data.update(update)
-        object.__setattr__(new, "__dict__", data)
-        object.__setattr__(new, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
-        object.__setattr__(new, "__pydantic_extra__", None)
-        object.__setattr__(new, "__pydantic_private__", None)
+        new = _new_object(type(self))
+        _set_attr(new, "__dict__", {**self.__dict__, **update})
+        _set_attr(new, "__pydantic_fields_set__", self.__pydantic_fields_set__.union(update))
+        _set_attr(new, "__pydantic_extra__", None)
+        _set_attr(new, "__pydantic_private__", None)
         return new
 
     def to_record(self) -> dict[str, Any]:
         """The event as a JSON-ready dict (what JSONL lines and SQL rows hold)."""
         return self.model_dump(mode="json")
+
+
+# -- the plain-input fast path of UsageEvent(...) -------------------------------------------------------
+_NONE = type(None)
+_STR_FIELDS = ("provider", "model", "response_model", "price_id", "error_type", "request_id", "finish_reason",
+               "framework", "project", "agent_id", "user_id", "session_id", "trace_id", "call_id", "parent_call_id")
+_AMOUNT_FIELDS = ("input_cost_usd", "output_cost_usd", "cost_usd", "latency_ms", "time_to_first_token_ms")
+_get_strs = operator.itemgetter(*_STR_FIELDS)
+_get_counts = operator.itemgetter(*TOKEN_FIELDS)
+_get_amounts = operator.itemgetter(*_AMOUNT_FIELDS)
+_STR_OR_NONE = frozenset({str, _NONE})
+_INT_OR_NONE = frozenset({int, _NONE})
+_FLOAT_OR_NONE = frozenset({float, _NONE})
+_LITERALS: dict[str, frozenset[str | None]] = {
+    "accuracy": frozenset({"exact", "estimated", "unknown", None}),
+    "cost_source": frozenset({"pricing", "catalog", "provider", None}),
+    "status": frozenset({"ok", "error"}),
+}
+_ENUMS = (Accuracy, CostSource, Status)
+_INF = math.inf
+_FIELD_NAMES = frozenset(UsageEvent.model_fields)
+#: Every field in declaration order; None where a default factory fills it in (see below).
+_PLAIN_DEFAULTS: dict[str, Any] = {
+    name: None if info.default_factory is not None else info.default
+    for name, info in UsageEvent.model_fields.items()}
+
+
+def _plain_fields(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The validated ``__dict__`` for *data* when every value is plain and valid, else None.
+
+    None sends the input to pydantic-core (lax conversions, and the error messages). Only inputs
+    whose validated value is certain are accepted here; the checks run in C where they can.
+    """
+    if not _FIELD_NAMES.issuperset(data):
+        return None  # an unknown field: pydantic-core names it in the error
+    fields = {**_PLAIN_DEFAULTS, **data}
+    if not _STR_OR_NONE.issuperset(map(type, _get_strs(fields))):
+        return None
+    counts = _get_counts(fields)
+    if not _INT_OR_NONE.issuperset(map(type, counts)):
+        return None
+    for count in counts:
+        if count is not None and count < 0:
+            return None
+    for amount in _get_amounts(fields):
+        if amount is not None and (type(amount) is not float or not 0 <= amount < _INF):
+            return None
+    for name, allowed in _LITERALS.items():
+        value = fields[name]
+        if type(value) in _ENUMS:
+            value = fields[name] = value.value
+        elif value is not None and type(value) is not str:
+            return None
+        if value not in allowed:
+            return None
+    event_id, ts, effective = fields["event_id"], fields["ts"], fields["price_effective_from"]
+    if event_id is None:
+        if "event_id" in data:
+            return None
+        fields["event_id"] = new_event_id()
+    elif type(event_id) is not str or not 0 < len(event_id) <= 200:
+        return None
+    if ts is None:
+        if "ts" in data:
+            return None
+        fields["ts"] = _utcnow()
+    elif type(ts) is not datetime or ts.tzinfo is not UTC:
+        return None
+    if effective is not None and (type(effective) is not datetime or effective.tzinfo is not UTC):
+        return None
+    if type(fields["operation"]) is not str or type(fields["stream"]) is not bool:
+        return None
+    details = fields["token_details"]
+    if details is None:
+        fields["token_details"] = {}
+    elif type(details) is not dict:
+        return None
+    else:
+        for key, count in details.items():
+            if type(key) is not str or type(count) is not int or count < 0:
+                return None
+        fields["token_details"] = dict(details)
+    raw = fields["raw_usage"]
+    if raw is not None:
+        if type(raw) is not dict or not _STR_ONLY.issuperset(map(type, raw)):
+            return None
+        fields["raw_usage"] = dict(raw)
+    metadata = fields["metadata"]
+    if metadata is None:
+        fields["metadata"] = {}
+    elif type(metadata) is not dict or not _STR_ONLY.issuperset(map(type, metadata)):
+        return None
+    else:
+        fields["metadata"] = redact_mapping(metadata) if metadata else {}
+    message = fields["error_message"]
+    if message is not None:
+        if type(message) is not str:
+            return None
+        fields["error_message"] = scrub_secrets(message)[:_MAX_ERROR_MESSAGE]
+    # the usage contract, as _check_contract enforces it (a violation goes to pydantic for the error)
+    inp, out, total, cached, write, reasoning = counts
+    if inp is not None and (cached or 0) + (write or 0) > inp:
+        return None
+    if out is not None and reasoning is not None and reasoning > out:
+        return None
+    if total is None and (inp is not None or out is not None):
+        fields["total_tokens"] = (inp or 0) + (out or 0)
+    if fields["accuracy"] is None:
+        fields["accuracy"] = "unknown" if counts.count(None) == len(counts) else "exact"
+    if fields["cost_usd"] is None and fields["input_cost_usd"] is not None and fields["output_cost_usd"] is not None:
+        fields["cost_usd"] = fields["input_cost_usd"] + fields["output_cost_usd"]
+    return fields
+
+
+_STR_ONLY = frozenset({str})

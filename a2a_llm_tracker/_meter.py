@@ -10,8 +10,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ._context import _EMPTY as _EMPTY_CONTEXT
-from ._context import CONTEXT_FIELDS, get_context
+from ._context import _CURRENT, CONTEXT_FIELDS, TrackContext, get_context
 from ._dispatch import DispatchConfig, Dispatcher, DispatchStats
 from ._events import UsageEvent
 from ._pricing import PricingRegistry
@@ -72,6 +71,8 @@ class Meter:
         self.strict = strict
         self.use_provider_cost = use_provider_cost
         self._defaults = defaults
+        # (context, its attribution pairs): one entry, swapped atomically, checked by identity.
+        self._attribution_cache: tuple[Any, tuple[tuple[str, str], ...]] = (None, ())
         self._enrichers = tuple(enrichers)
         self._observers: list[Callable[[UsageEvent], None]] = []
         self._dispatcher = Dispatcher(sink_list, dispatch, background=background, strict=strict)
@@ -113,20 +114,21 @@ class Meter:
 
     def prepare(self, event: UsageEvent) -> UsageEvent:
         """Attribute and price *event* without recording it (what ``record`` stores)."""
-        update: dict[str, Any] = {}
-        ctx = get_context()
         data = event.__dict__
-        defaults = self._defaults
-        if ctx is not _EMPTY_CONTEXT or defaults:
-            for name in CONTEXT_FIELDS:
-                if data[name] is None:
-                    value = getattr(ctx, name) or defaults.get(name)
-                    if value is not None:
-                        update[name] = value
+        ctx = _CURRENT.get()
+        cached = self._attribution_cache
+        if cached[0] is not ctx:  # a new context: resolve it over the defaults once, not per event
+            cached = self._attribution_cache = (ctx, self._attribution(ctx))
+        filled: dict[str, Any] = {}
+        for name, value in cached[1]:
+            if data[name] is None:
+                filled[name] = value
         if ctx.metadata:
-            update["metadata"] = {**ctx.metadata, **event.metadata}
-        update.update(self._cost_fields(event))
-        prepared = event._replace(update) if update else event
+            filled["metadata"] = {**ctx.metadata, **data["metadata"]}
+        cost = self._cost_fields(event)
+        if cost:
+            filled.update(cost)
+        prepared = event._replace(filled) if filled else event
         for enrich in self._enrichers:
             try:
                 prepared = enrich(prepared)
@@ -136,37 +138,51 @@ class Meter:
                 logger.warning("a2a_llm_tracker: enricher %r failed", enrich, exc_info=True)
         return prepared
 
-    def _cost_fields(self, event: UsageEvent) -> dict[str, Any]:
-        if event.cost_source in ("pricing", "catalog"):
-            return {}  # already priced (e.g. a replayed or re-recorded event)
+    def _attribution(self, ctx: TrackContext) -> tuple[tuple[str, str], ...]:
+        """The (field, value) pairs *ctx* and the Meter's defaults give an event that lacks them."""
+        defaults = self._defaults
+        pairs = ((name, getattr(ctx, name) or defaults.get(name)) for name in CONTEXT_FIELDS)
+        return tuple((name, value) for name, value in pairs if value is not None)
+
+    def _cost_fields(self, event: UsageEvent) -> dict[str, Any] | None:
+        """The cost fields to set on *event*: the user's price > a provider cost (if enabled) > catalog."""
+        source = event.cost_source
+        if source == "pricing" or source == "catalog":
+            return None  # already priced (e.g. a replayed or re-recorded event)
+        inp, out = event.input_tokens, event.output_tokens
+        # The model that answered first (a dated snapshot, a deployment), then the one asked for.
+        names = (event.response_model, event.model) if event.response_model != event.model else (event.model,)
+        pricing = self.pricing
         try:
-            cost = self.pricing.cost(
-                provider=event.provider, model=event.response_model or event.model, ts=event.ts,
-                input_tokens=event.input_tokens, output_tokens=event.output_tokens,
-                cached_input_tokens=event.cached_input_tokens, cache_write_tokens=event.cache_write_tokens,
-                reasoning_tokens=event.reasoning_tokens, token_details=event.token_details)
-            if cost is None and event.response_model and event.model and event.response_model != event.model:
-                cost = self.pricing.cost(
-                    provider=event.provider, model=event.model, ts=event.ts, input_tokens=event.input_tokens,
-                    output_tokens=event.output_tokens, cached_input_tokens=event.cached_input_tokens,
-                    cache_write_tokens=event.cache_write_tokens, reasoning_tokens=event.reasoning_tokens,
-                    token_details=event.token_details)
+            if inp is not None or out is not None:
+                for model in names:
+                    if model:
+                        fields = pricing._event_cost_fields(
+                            event.provider, model, event.ts, inp, out, event.cached_input_tokens,
+                            event.cache_write_tokens, event.reasoning_tokens, event.token_details)
+                        if fields is not None:
+                            return fields
         except Exception:
             if self.strict:
                 raise
             logger.warning("a2a_llm_tracker: pricing failed for %s", event.model, exc_info=True)
-            cost = None
-        if cost is not None and cost.source == "pricing":
-            return cost.event_fields()
-        if event.cost_source == "provider" and self.use_provider_cost and event.cost_usd is not None:
-            tokens = (event.input_tokens or 0) + (event.output_tokens or 0)
-            if not (event.cost_usd == 0 and tokens > 0):  # $0 with tokens is "unpriced", not free
-                return {}
-        if cost is not None:
-            return cost.event_fields()
-        if event.cost_usd is not None or event.cost_source is not None:
+        if source == "provider" and self.use_provider_cost and event.cost_usd is not None:
+            if not (event.cost_usd == 0 and (inp or 0) + (out or 0) > 0):  # $0 with tokens is "unpriced"
+                return None
+        if pricing.catalog_enabled:
+            try:
+                for model in names:
+                    cost = pricing._cost(event.provider, model, event.ts, inp, out, event.cached_input_tokens,
+                                         event.cache_write_tokens, event.reasoning_tokens, event.token_details)
+                    if cost is not None:
+                        return cost.event_fields()
+            except Exception:
+                if self.strict:
+                    raise
+                logger.warning("a2a_llm_tracker: catalog pricing failed for %s", event.model, exc_info=True)
+        if event.cost_usd is not None or source is not None:
             return _UNPRICED
-        return {}
+        return None
 
     # -- hooks for budgets and other observers ---------------------------------------------------------
     def add_observer(self, observer: Callable[[UsageEvent], None]) -> None:

@@ -18,7 +18,7 @@ import math
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -29,7 +29,6 @@ from .exceptions import PricingError
 
 __all__ = ["Cost", "ModelPrice", "PricingRegistry", "canonical_model", "strip_date_suffix"]
 
-_MILLION = Decimal(1_000_000)
 _PRICE_KEYS = ("input_per_million", "output_per_million", "cached_input_per_million", "cache_write_per_million",
                "cache_write_1h_per_million", "reasoning_per_million")
 _SHEET_ENTRY_KEYS = {"provider", "model", "effective_from", "effective_until", "price_id", *_PRICE_KEYS}
@@ -119,6 +118,20 @@ class ModelPrice:
     effective_from: datetime | None = None
     effective_until: datetime | None = None
     price_id: str = ""
+    # The six per-token rates as integers in units of 10**_exponent dollars (exact), computed once:
+    # pricing an event is then a few integer multiplications.
+    _rates: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _exponent: int = field(init=False, repr=False, compare=False)
+    _scale: int = field(init=False, repr=False, compare=False)  # 10 ** -_exponent
+
+    def __post_init__(self) -> None:
+        per_token = [rate.scaleb(-6) for rate in (
+            self.input_per_million, self.cached_input_per_million, self.cache_write_per_million,
+            self.cache_write_1h_per_million, self.output_per_million, self.reasoning_per_million)]
+        exponent = min(0, *(int(rate.as_tuple().exponent) for rate in per_token))
+        object.__setattr__(self, "_exponent", exponent)
+        object.__setattr__(self, "_scale", 10 ** -exponent)
+        object.__setattr__(self, "_rates", tuple(int(rate.scaleb(-exponent)) for rate in per_token))
 
     def active_at(self, ts: datetime) -> bool:
         """True when this price applies to a call made at *ts*."""
@@ -130,44 +143,107 @@ class ModelPrice:
              cache_write_tokens: int | None = None, reasoning_tokens: int | None = None,
              cache_write_1h_tokens: int | None = None) -> Cost:
         """Cost of the given usage (inclusive convention) at this price."""
+        input_units, output_units = self._units(input_tokens, output_tokens, cached_input_tokens,
+                                                cache_write_tokens, reasoning_tokens, cache_write_1h_tokens)
+        return Cost.exact(input_units, output_units, self._exponent, "pricing", self.price_id, self.effective_from)
+
+    def _units(self, input_tokens: int | None, output_tokens: int | None, cached_input_tokens: int | None,
+               cache_write_tokens: int | None, reasoning_tokens: int | None,
+               cache_write_1h_tokens: int | None) -> tuple[int, int]:
+        """Input and output cost in units of ``10**_exponent`` USD."""
+        input_rate, cached_rate, write_rate, write_1h_rate, output_rate, reasoning_rate = self._rates
         inp = input_tokens or 0
         cached = cached_input_tokens or 0
         write = cache_write_tokens or 0
         uncached = inp - cached - write
-        input_cost = (uncached if uncached > 0 else 0) * self.input_per_million
+        input_units = (uncached if uncached > 0 else 0) * input_rate
         if cached:
-            input_cost += cached * self.cached_input_per_million
+            input_units += cached * cached_rate
         if write:
             write_1h = min(cache_write_1h_tokens or 0, write)
-            input_cost += (write - write_1h) * self.cache_write_per_million
+            input_units += (write - write_1h) * write_rate
             if write_1h:
-                input_cost += write_1h * self.cache_write_1h_per_million
-        input_cost /= _MILLION
+                input_units += write_1h * write_1h_rate
         out = output_tokens or 0
-        reasoning = min(reasoning_tokens or 0, out)
-        output_cost = (out - reasoning) * self.output_per_million
+        reasoning = reasoning_tokens or 0
+        if reasoning > out:
+            reasoning = out
+        output_units = (out - reasoning) * output_rate
         if reasoning:
-            output_cost += reasoning * self.reasoning_per_million
-        output_cost /= _MILLION
-        return Cost(input_cost, output_cost, input_cost + output_cost, "pricing", self.price_id, self.effective_from)
+            output_units += reasoning * reasoning_rate
+        return input_units, output_units
+
+    def event_fields(self, input_tokens: int | None, output_tokens: int | None, cached_input_tokens: int | None,
+                     cache_write_tokens: int | None, reasoning_tokens: int | None,
+                     cache_write_1h_tokens: int | None) -> dict[str, Any]:
+        """The UsageEvent cost fields for this usage (what ``cost(...).event_fields()`` gives, faster)."""
+        input_units, output_units = self._units(input_tokens, output_tokens, cached_input_tokens,
+                                                cache_write_tokens, reasoning_tokens, cache_write_1h_tokens)
+        scale = self._scale
+        return {"input_cost_usd": input_units / scale, "output_cost_usd": output_units / scale,
+                "cost_usd": (input_units + output_units) / scale, "cost_source": "pricing",
+                "price_id": self.price_id, "price_effective_from": self.effective_from}
 
 
-@dataclass(slots=True)  # not frozen: built on every recorded event, and frozen init is slow
 class Cost:
-    """A computed cost with its provenance."""
+    """A computed cost with its provenance. Amounts are exact: :class:`~decimal.Decimal` USD."""
 
-    input_usd: Decimal
-    output_usd: Decimal
-    total_usd: Decimal
-    source: str  #: ``pricing``, ``catalog`` or ``provider``
-    price_id: str | None
-    effective_from: datetime | None
+    __slots__ = ("_exponent", "_input", "_output", "_total", "effective_from", "price_id", "source")
+
+    def __init__(self, input_usd: Decimal, output_usd: Decimal, total_usd: Decimal, source: str,
+                 price_id: str | None, effective_from: datetime | None) -> None:
+        amounts = (Decimal(input_usd), Decimal(output_usd), Decimal(total_usd))
+        exponent = min(0, *(int(amount.as_tuple().exponent) for amount in amounts))
+        self._input, self._output, self._total = (int(amount.scaleb(-exponent)) for amount in amounts)
+        self._exponent = exponent
+        self.source = source  #: ``pricing``, ``catalog`` or ``provider``
+        self.price_id = price_id
+        self.effective_from = effective_from
+
+    @classmethod
+    def exact(cls, input_units: int, output_units: int, exponent: int, source: str, price_id: str | None,
+              effective_from: datetime | None) -> Cost:
+        """A cost of ``input_units`` and ``output_units`` times ``10**exponent`` USD (no rounding)."""
+        cost = object.__new__(cls)
+        cost._input, cost._output, cost._total = input_units, output_units, input_units + output_units
+        cost._exponent = exponent
+        cost.source, cost.price_id, cost.effective_from = source, price_id, effective_from
+        return cost
+
+    @property
+    def input_usd(self) -> Decimal:
+        """Cost of the input (cached reads and cache writes included)."""
+        return Decimal(self._input).scaleb(self._exponent)
+
+    @property
+    def output_usd(self) -> Decimal:
+        """Cost of the output (reasoning included)."""
+        return Decimal(self._output).scaleb(self._exponent)
+
+    @property
+    def total_usd(self) -> Decimal:
+        """Input plus output."""
+        return Decimal(self._total).scaleb(self._exponent)
 
     def event_fields(self) -> dict[str, Any]:
-        """The UsageEvent fields this cost fills."""
-        return {"input_cost_usd": float(self.input_usd), "output_cost_usd": float(self.output_usd),
-                "cost_usd": float(self.total_usd), "cost_source": self.source, "price_id": self.price_id,
+        """The UsageEvent fields this cost fills (floats correctly rounded from the exact amounts)."""
+        scale = 10 ** -self._exponent
+        return {"input_cost_usd": self._input / scale, "output_cost_usd": self._output / scale,
+                "cost_usd": self._total / scale, "cost_source": self.source, "price_id": self.price_id,
                 "price_effective_from": self.effective_from}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cost):
+            return NotImplemented
+        return (self.input_usd, self.output_usd, self.total_usd, self.source, self.price_id,
+                self.effective_from) == (other.input_usd, other.output_usd, other.total_usd, other.source,
+                                         other.price_id, other.effective_from)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return (f"Cost(input_usd={self.input_usd!r}, output_usd={self.output_usd!r}, total_usd={self.total_usd!r}, "
+                f"source={self.source!r}, price_id={self.price_id!r}, effective_from={self.effective_from!r})")
 
 
 class PricingRegistry:
@@ -402,6 +478,24 @@ class PricingRegistry:
              cache_write_tokens: int | None = None, reasoning_tokens: int | None = None,
              token_details: Mapping[str, int | float] | None = None) -> Cost | None:
         """Cost of a call, or None when no price covers it (or no usage is known)."""
+        return self._cost(provider, model, ts, input_tokens, output_tokens, cached_input_tokens,
+                          cache_write_tokens, reasoning_tokens, token_details)
+
+    def _event_cost_fields(self, provider: str | None, model: str, ts: datetime, input_tokens: int | None,
+                           output_tokens: int | None, cached_input_tokens: int | None,
+                           cache_write_tokens: int | None, reasoning_tokens: int | None,
+                           token_details: Mapping[str, int | float]) -> dict[str, Any] | None:
+        """The cost fields from the user's own price, or None (the Meter's per-event fast path)."""
+        price = self.lookup(provider, model, ts)
+        if price is None:
+            return None
+        write_1h = token_details.get("cache_write_1h") if token_details else None
+        return price.event_fields(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
+                                  reasoning_tokens, int(write_1h) if write_1h is not None else None)
+
+    def _cost(self, provider: str | None, model: str | None, ts: datetime, input_tokens: int | None,
+              output_tokens: int | None, cached_input_tokens: int | None, cache_write_tokens: int | None,
+              reasoning_tokens: int | None, token_details: Mapping[str, int | float] | None) -> Cost | None:
         if not model or (input_tokens is None and output_tokens is None):
             return None
         price = self.lookup(provider, model, ts)

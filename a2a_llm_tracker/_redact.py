@@ -2,6 +2,7 @@
 
 from __future__ import annotations as _annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -27,9 +28,23 @@ _PATTERNS = [
 ]
 
 
+# Every pattern above needs one of these (lower-cased) substrings: a cheap test that lets the
+# common string (no secret at all) skip the regular expressions.
+_MARKERS = ("bearer", "basic", "sk-", "sk_", "pk-", "pk_", "rk-", "rk_", "xai-", "xai_", "aiza", "akia",
+            "key", "secret", "password", "token", "authorization")
+
+
+def _may_hold_secret(text: str) -> bool:
+    lowered = text.lower()
+    for marker in _MARKERS:
+        if marker in lowered:
+            return True
+    return False
+
+
 def scrub_secrets(text: str) -> str:
     """Replace anything that looks like a credential in *text* with ``[REDACTED]``."""
-    if not text:
+    if not text or not _may_hold_secret(text):
         return text
     for pattern in _PATTERNS:
         if pattern.groups >= 2:
@@ -39,6 +54,7 @@ def scrub_secrets(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)  # keys repeat (metadata and usage blocks have few distinct keys)
 def _is_secret_key(key: str) -> bool:
     lowered = key.lower()
     if lowered.endswith(("_tokens", "_token_count", "_token_details", "_tokens_details")) or lowered in {
@@ -47,15 +63,26 @@ def _is_secret_key(key: str) -> bool:
     return any(marker in lowered for marker in SECRET_KEYS)
 
 
+_SCALARS = (int, float, bool, type(None))
+
+
 def redact_mapping(value: Any, _depth: int = 0) -> Any:
     """Return a copy of *value* with secret-looking keys masked and secret-looking strings scrubbed."""
     if _depth > 20:
         return "[TRUNCATED]"
     if isinstance(value, Mapping):
-        return {
-            str(k): ("[REDACTED]" if _is_secret_key(str(k)) else redact_mapping(v, _depth + 1))
-            for k, v in value.items()
-        }
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = key if type(key) is str else str(key)
+            if _is_secret_key(name):
+                out[name] = "[REDACTED]"
+            elif type(item) is str:
+                out[name] = scrub_secrets(item)
+            elif type(item) in _SCALARS:
+                out[name] = item
+            else:
+                out[name] = redact_mapping(item, _depth + 1)
+        return out
     if isinstance(value, list | tuple):
         return [redact_mapping(v, _depth + 1) for v in value]
     if isinstance(value, str):
