@@ -103,11 +103,32 @@ class DispatchStats:
     export_failed: int = 0  #: (event, sink) deliveries parked in the outbox after retries
     replayed: int = 0  #: (event, sink) deliveries made from the outbox
     lost: int = 0  #: events that could not even be stored in the outbox (should stay 0)
+    invalid: int = 0  #: adapter calls whose usage could not form a valid event (each one logged)
     in_outbox: int = 0  #: (event, sink) deliveries waiting in the outbox
     sink_errors: dict[str, int] = field(default_factory=dict)  #: failures per sink name
 
 
 _RUNNING = DispatcherState.RUNNING
+
+
+class Deferred:
+    """An event to be built on the writer thread: ``build(fields, context)`` makes it.
+
+    The Meter queues one of these for an adapter's call (see ``Meter._record_later``): the caller's
+    thread only captures the fields and the attribution in force, and the writer validates,
+    attributes and prices them in batches, where that work is cheapest.
+    """
+
+    __slots__ = ("build", "context", "fields")
+
+    def __init__(self, build: Any, fields: dict[str, Any], context: Any) -> None:
+        self.build = build
+        self.fields = fields
+        self.context = context
+
+    @property
+    def event_id(self) -> str:
+        return str(self.fields.get("event_id", "(not built yet)"))
 
 
 class Dispatcher:
@@ -160,6 +181,11 @@ class Dispatcher:
     def sinks(self) -> tuple[Any, ...]:
         """The sinks events go to."""
         return self._sinks
+
+    @property
+    def background(self) -> bool:
+        """True when a writer thread does the writing (False: inline, in ``submit``)."""
+        return self._background
 
     def submit(self, event: UsageEvent) -> None:
         """Queue *event* for the sinks. Never raises and never drops it."""
@@ -267,7 +293,8 @@ class Dispatcher:
             in_flight=in_flight, blocked=counts.get("blocked", 0), blocked_ms=blocked_ms,
             spilled=counts.get("spilled", 0), late=counts.get("late", 0), retried=counts.get("retried", 0),
             export_failed=counts.get("export_failed", 0), replayed=counts.get("replayed", 0),
-            lost=counts.get("lost", 0), in_outbox=in_outbox, sink_errors=errors)
+            lost=counts.get("lost", 0), invalid=counts.get("invalid", 0), in_outbox=in_outbox,
+            sink_errors=errors)
 
     def replay_outbox(self) -> int:
         """Deliver what waits in the outbox for these sinks now; returns how many deliveries succeeded."""
@@ -379,7 +406,29 @@ class Dispatcher:
                     self._in_flight = 0
                     self._cond.notify_all()
 
+    def _built(self, items: Sequence[Any]) -> list[UsageEvent]:
+        """*items* as events: deferred ones are built here (a failure is logged and counted)."""
+        events: list[UsageEvent] = []
+        invalid = 0
+        for item in items:
+            if type(item) is not Deferred:
+                events.append(item)
+                continue
+            try:
+                events.append(item.build(item.fields, item.context))
+            except Exception:
+                invalid += 1
+                logger.warning("a2a_llm_tracker: could not build the event of a %s call; it is not recorded",
+                               item.fields.get("framework") or "tracked", exc_info=True)
+        if invalid:
+            with self._cond:
+                self._counts["invalid"] += invalid
+        return events
+
     def _export(self, batch: list[UsageEvent]) -> None:
+        batch = self._built(batch)
+        if not batch:
+            return
         all_ok = True
         token = _SUPPRESS.set(True)  # calls the sinks make are not tracked (no feedback loops)
         try:
@@ -446,6 +495,9 @@ class Dispatcher:
                 self._counts["lost"] += len(events)
 
     def _spill(self, events: list[UsageEvent], reason: str, count: bool = True) -> None:
+        events = self._built(events)
+        if not events:
+            return
         outbox = self._get_outbox(create=True)
         try:
             assert outbox is not None

@@ -8,6 +8,7 @@ The usage contract (see DESIGN.md): ``input_tokens`` and ``output_tokens`` are i
 from __future__ import annotations as _annotations
 
 import itertools
+import logging
 import math
 import operator
 import os
@@ -50,6 +51,9 @@ TOKEN_FIELDS = (
 )
 
 _MAX_ERROR_MESSAGE = 2000
+_SUBSET_FIELDS = ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
+
+logger = logging.getLogger("a2a_llm_tracker")
 
 
 class Accuracy(StrEnum):
@@ -322,6 +326,25 @@ class UsageEvent(BaseModel):
     def to_record(self) -> dict[str, Any]:
         """The event as a JSON-ready dict (what JSONL lines and SQL rows hold)."""
         return self.model_dump(mode="json")
+
+
+def event_from(fields: dict[str, Any]) -> UsageEvent:
+    """A validated :class:`UsageEvent` from an adapter's *fields*, never losing the call to a provider quirk.
+
+    When the reported subsets (cache, reasoning) exceed their totals, they are dropped, the raw
+    usage is kept for audit, ``metadata["usage_warning"]`` says what was wrong, and a warning is
+    logged. Any other invalid field raises (a ``ValueError`` naming it).
+    """
+    try:
+        return UsageEvent(**fields)
+    except ValueError as exc:
+        if not any(fields.get(name) is not None for name in _SUBSET_FIELDS):
+            raise
+        logger.warning("a2a_llm_tracker: inconsistent usage reported for %s (%s); recording totals only",
+                       fields.get("model"), exc.__class__.__name__)
+        fixed = {**fields, **dict.fromkeys(_SUBSET_FIELDS)}
+        fixed["metadata"] = {**(fields.get("metadata") or {}), "usage_warning": "subset counts exceeded totals"}
+        return UsageEvent(**fixed)
 
 
 # -- the plain-input fast path of UsageEvent(...) -------------------------------------------------------

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Result", "paired_overhead", "print_results", "throughput"]
+__all__ = ["Result", "interleaved_overheads", "paired_overhead", "print_results", "thread_cpu", "throughput"]
 
 
 @dataclass
@@ -32,8 +32,12 @@ class Result:
 
 
 def paired_overhead(base: Callable[[], object], tracked: Callable[[], object], pairs: int = 1500,
-                    warmup: int = 50) -> tuple[float, float, float]:
-    """Median per-call time of *base*, of *tracked*, and the median paired difference (seconds)."""
+                    warmup: int = 400) -> tuple[float, float, float]:
+    """Median per-call time of *base*, of *tracked*, and the median paired difference (seconds).
+
+    The first few hundred calls of a fresh process run several times slower (lazy set-up, cold
+    caches) for every side alike, hence the long *warmup*.
+    """
     for _ in range(warmup):
         base()
         tracked()
@@ -60,6 +64,39 @@ def paired_overhead(base: Callable[[], object], tracked: Callable[[], object], p
         tracked_times.append(t)
         diffs.append(t - b)
     return statistics.median(base_times), statistics.median(tracked_times), statistics.median(diffs)
+
+
+def interleaved_overheads(base: Callable[[], object], variants: dict[str, Callable[[], object]],
+                          rounds: int = 1500, warmup: int = 400) -> tuple[float, dict[str, float]]:
+    """Median time of *base* and, per variant, the median difference to the base call next to it.
+
+    Every round calls the base and each variant once, in a rotating order, so all of them are
+    measured in the same moments of a noisy machine (a slow patch hits every side alike).
+    """
+    calls = [("", base), *variants.items()]
+    for _ in range(warmup):
+        for _name, fn in calls:
+            fn()
+    perf = time.perf_counter
+    base_times: list[float] = []
+    diffs: dict[str, list[float]] = {name: [] for name in variants}
+    for i in range(rounds):
+        shift = i % len(calls)
+        order = calls[shift:] + calls[:shift]
+        times: dict[str, float] = {}
+        for name, fn in order:
+            t0 = perf()
+            fn()
+            times[name] = perf() - t0
+        base_times.append(times[""])
+        for name in variants:
+            diffs[name].append(times[name] - times[""])
+    return statistics.median(base_times), {name: statistics.median(d) for name, d in diffs.items()}
+
+
+def thread_cpu(thread: object) -> float:
+    """CPU seconds a running thread (a ``threading.Thread``) has used so far."""
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))  # type: ignore[attr-defined]
 
 
 def throughput(fn: Callable[[int], object], n: int, repeats: int = 3) -> float:

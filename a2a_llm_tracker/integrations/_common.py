@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._events import Usage, UsageEvent
+from .._events import Usage, UsageEvent, event_from
 from ..analyzers.anthropic import anthropic_usage
 from ..analyzers.gemini import gemini_usage
 from ..analyzers.openai import chat_usage
@@ -23,9 +23,6 @@ from ..analyzers.openai import chat_usage
 __all__ = ["as_dict", "build_event", "endpoint_host", "event_from", "usage_from_raw"]
 
 logger = logging.getLogger("a2a_llm_tracker")
-
-_SUBSET_FIELDS = ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
-
 
 def as_dict(obj: Any) -> dict[str, Any] | None:
     """*obj* as a plain dict: a Mapping, a pydantic model (``model_dump``) or an object's ``__dict__``."""
@@ -91,24 +88,6 @@ def build_event(**fields: Any) -> UsageEvent:
     kept for audit and ``metadata["usage_warning"]`` says what was wrong.
     """
     return event_from(fields)
-
-
-def event_from(fields: dict[str, Any]) -> UsageEvent:
-    """:func:`build_event` taking the fields as one dict (the adapters' hot path: no re-packing).
-
-    Pass only the fields that have a value: an omitted field takes its default without running
-    its validator, which is what keeps this cheap.
-    """
-    try:
-        return UsageEvent.model_validate(fields)
-    except ValueError as exc:
-        if not any(fields.get(name) is not None for name in _SUBSET_FIELDS):
-            raise
-        logger.warning("a2a_llm_tracker: inconsistent usage reported for %s (%s); recording totals only",
-                       fields.get("model"), exc.__class__.__name__)
-        fixed = {**fields, **dict.fromkeys(_SUBSET_FIELDS)}
-        fixed["metadata"] = {**(fields.get("metadata") or {}), "usage_warning": "subset counts exceeded totals"}
-        return UsageEvent.model_validate(fixed)
 
 
 @functools.lru_cache(maxsize=256)

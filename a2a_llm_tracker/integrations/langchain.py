@@ -51,7 +51,7 @@ from .._context import adapter_scope, current_adapter, export_suppressed
 from .._meter import Meter
 from .._setup import resolve_meter
 from ..exceptions import AdapterUnavailable, BudgetExceededError, TrackerNotInitializedError
-from ._common import endpoint_host, event_from, usage_from_raw
+from ._common import endpoint_host, usage_from_raw
 
 try:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -534,7 +534,7 @@ class TrackerHandler(BaseCallbackHandler):
             fields["accuracy"] = "unknown"
             if run.stream and error is None:
                 self._warn_stream(run)
-        meter.record(event_from(fields))
+        meter._record_later(fields)
 
     def _warn_stream(self, run: _Run) -> None:
         if self._warned_stream:

@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from .._context import (
+    _CURRENT,
     CONTEXT_FIELDS,
     TrackContext,
     adapter_scope,
@@ -43,11 +44,12 @@ from .._context import (
     export_suppressed,
     get_context,
 )
-from .._events import Usage, UsageEvent
+from .._context import _EMPTY as _EMPTY_CONTEXT
+from .._events import Usage, UsageEvent, event_from
 from .._meter import Meter
 from .._redact import scrub_secrets
 from .._setup import get_meter, is_initialized
-from ..exceptions import AdapterUnavailable, TrackerNotInitializedError
+from ..exceptions import AdapterUnavailable, ConfigurationError, TrackerNotInitializedError
 from ._litellm_usage import field, litellm_usage, litellm_usage_cost
 
 try:
@@ -118,16 +120,9 @@ def _finish_reason(obj: Any) -> str | None:
     return None
 
 
-def _make_event(fields: dict[str, Any]) -> UsageEvent:
-    """A UsageEvent; subsets that break the contract are dropped rather than losing the event."""
-    # Unset fields are left out: defaults are not validated, so this is measurably cheaper.
-    fields = {k: v for k, v in fields.items() if v is not None}
-    try:
-        return UsageEvent(**fields)
-    except ValueError:
-        fixed = {**fields, "cached_input_tokens": None, "cache_write_tokens": None, "reasoning_tokens": None}
-        fixed["metadata"] = {**(fields.get("metadata") or {}), "usage_warning": "subset counts exceeded totals"}
-        return UsageEvent(**fixed)
+def _check_meter(owner: str, meter: Any) -> None:
+    if meter is not None and not isinstance(meter, Meter):
+        raise ConfigurationError(f"{owner}(meter=...) takes a Meter or None, got {type(meter).__name__}")
 
 
 def _usage_fields(usage: Usage | None) -> dict[str, Any]:
@@ -204,15 +199,9 @@ class _Call:
         return fields
 
     def record(self, fields: dict[str, Any]) -> None:
-        event = _make_event(fields)
-        if self.context is None:
-            self.meter.record(event)
-            return
-        try:
-            # Streams end elsewhere (another task, a finalizer): attribute with the caller's context.
-            self.context.run(self.meter.record, event)
-        except RuntimeError:  # the context is entered elsewhere right now
-            self.meter.record(event)
+        # Streams end elsewhere (another task, a finalizer): attribute with the caller's context.
+        context = None if self.context is None else self.context.get(_CURRENT, _EMPTY_CONTEXT)
+        self.meter._record_later(fields, context)
 
 
 def _rejects_stream_options(exc: BaseException) -> bool:
@@ -241,6 +230,7 @@ class LiteLLM:
     """
 
     def __init__(self, meter: Meter | None = None, *, include_usage: bool = True, raw_usage: bool = True) -> None:
+        _check_meter("LiteLLM", meter)
         if meter is None and not is_initialized():
             raise TrackerNotInitializedError(
                 "LiteLLM(meter=None) follows the global meter, but there is none: call "
@@ -698,6 +688,7 @@ class TrackerLogger(CustomLogger):
     """
 
     def __init__(self, meter: Meter | None = None, *, name: str | None = None) -> None:
+        _check_meter("TrackerLogger", meter)
         super().__init__()
         #: Public and unique: litellm de-duplicates loggers with equal public attributes.
         self.instance_id = name or f"a2a-tracker-{uuid.uuid4().hex[:12]}"
@@ -818,8 +809,8 @@ class TrackerLogger(CustomLogger):
             if remembered is None and (current_adapter() is not None or export_suppressed()):
                 return
             meter = self._meter if self._meter is not None else get_meter()
-            meter.record(self._event(kwargs, slo, params, metadata, response_obj, start_time, end_time,
-                                     failed, remembered[0] if remembered else None))
+            meter._record_fresh(self._event(kwargs, slo, params, metadata, response_obj, start_time, end_time,
+                                            failed, remembered[0] if remembered else None))
         except Exception:
             _report_failure(meter or self._meter, "callback")
 
@@ -865,7 +856,7 @@ class TrackerLogger(CustomLogger):
                 fields.update(status="error", error_type="LiteLLMError",
                               error_message=scrub_secrets(str(slo.get("error_str") or "litellm call failed")))
             fields["accuracy"] = "unknown"
-            return _make_event(fields)
+            return event_from(fields)
         raw = slo.get("metadata", {}).get("usage_object") if isinstance(slo.get("metadata"), Mapping) else None
         usage = litellm_usage(raw) if raw else None
         if usage is None:
@@ -885,7 +876,7 @@ class TrackerLogger(CustomLogger):
         if cost is not None and usage is not None:
             fields["cost_usd"] = cost
             fields["cost_source"] = "provider"
-        return _make_event(fields)
+        return event_from(fields)
 
 
 def _is_litellm_task(task: asyncio.Task[Any]) -> bool:

@@ -52,7 +52,7 @@ from .._context import adapter_scope, current_adapter, export_suppressed
 from .._meter import Meter
 from .._setup import resolve_meter
 from ..exceptions import AdapterUnavailable, ConfigurationError, TrackerNotInitializedError
-from ._common import as_dict, build_event, endpoint_host, usage_from_raw
+from ._common import as_dict, endpoint_host, usage_from_raw
 
 try:
     from llama_index.core.callbacks import CBEventType, EventPayload
@@ -311,7 +311,7 @@ class _Tracker:
                     "a2a_llm_tracker: a streamed LlamaIndex call to %s returned no token usage, so it was recorded "
                     "with accuracy='unknown'. For OpenAI pass additional_kwargs={'stream_options': "
                     "{'include_usage': True}} to the LLM so the provider reports usage on streams.", span.model)
-        meter.record(build_event(**{k: v for k, v in fields.items() if v is not None or k == "metadata"}))
+        meter._record_later({k: v for k, v in fields.items() if v is not None or k == "metadata"})
 
 
 def _is_agent(instance: Any) -> bool:
