@@ -87,7 +87,7 @@ class TrackContext:
 _EMPTY = TrackContext()
 _CURRENT: contextvars.ContextVar[TrackContext] = contextvars.ContextVar("a2a_llm_tracker.context", default=_EMPTY)
 # Set by the outermost adapter that meters a call, so inner layers (LiteLLM under LangChain) skip it.
-_ADAPTER: contextvars.ContextVar[_Claim | None] = contextvars.ContextVar("a2a_llm_tracker.adapter", default=None)
+_ADAPTER: contextvars.ContextVar[adapter_scope | None] = contextvars.ContextVar("a2a_llm_tracker.adapter", default=None)
 # Set while sinks export, so LLM/HTTP calls a sink makes are not tracked (no feedback loops).
 _SUPPRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("a2a_llm_tracker.suppress", default=False)
 
@@ -184,18 +184,6 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
         return super().submit(ctx.run, fn, *args, **kwargs)
 
 
-class _Claim:
-    """An adapter's claim on the call in progress. Ending it works from any context: callback
-    frameworks (LangChain async, LlamaIndex futures) end a call in a child task or thread, where
-    resetting the ContextVar is impossible, so the claim is switched off instead."""
-
-    __slots__ = ("active", "framework")
-
-    def __init__(self, framework: str) -> None:
-        self.framework = framework
-        self.active = True
-
-
 def current_adapter() -> str | None:
     """The framework whose adapter is already metering the call in progress, if any."""
     claim = _ADAPTER.get()
@@ -208,32 +196,37 @@ class adapter_scope:  # noqa: N801 - used like a function, as contextlib's helpe
     ``with adapter_scope("langchain") as outermost:`` gives True when this adapter is the
     outermost one (it should record), False when an outer adapter already meters the call (an
     inner one must skip it, or it counts twice). A class, not a generator: it sits on every call.
+
+    The scope is itself the claim other adapters see. Ending it works from any context: callback
+    frameworks (LangChain async, LlamaIndex futures) end a call in a child task or thread, where
+    resetting the ContextVar is impossible, so the claim is switched off (``active``) instead.
     """
 
-    __slots__ = ("_claim", "_framework", "_token")
+    __slots__ = ("_token", "active", "framework")
 
     def __init__(self, framework: str) -> None:
-        self._framework = framework
-        self._claim: _Claim | None = None
-        self._token: contextvars.Token[_Claim | None] | None = None
+        self.framework = framework
+        self.active = False
+        self._token: contextvars.Token[adapter_scope | None] | None = None
 
     def __enter__(self) -> bool:
         current = _ADAPTER.get()
         if current is not None and current.active:
             return False
-        self._claim = _Claim(self._framework)
-        self._token = _ADAPTER.set(self._claim)
+        self.active = True
+        self._token = _ADAPTER.set(self)
         return True
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._claim is None or self._token is None:
+        token = self._token
+        if token is None:
             return
-        self._claim.active = False
+        self.active = False
+        self._token = None
         try:
-            _ADAPTER.reset(self._token)
+            _ADAPTER.reset(token)
         except ValueError:
             pass  # exited from another context: the claim is off, which is all that matters
-        self._claim = self._token = None
 
 
 def export_suppressed() -> bool:

@@ -108,27 +108,29 @@ class DispatchStats:
     sink_errors: dict[str, int] = field(default_factory=dict)  #: failures per sink name
 
 
-_RUNNING = DispatcherState.RUNNING
-
-
 class Deferred:
-    """An event to be built on the writer thread: ``build(fields, context)`` makes it.
+    """An event to be built on the writer thread: ``build(deferred)`` makes it.
 
     The Meter queues one of these for an adapter's call (see ``Meter._record_later``): the caller's
-    thread only captures the fields and the attribution in force, and the writer validates,
-    attributes and prices them in batches, where that work is cheapest.
+    thread only captures the fields, the attribution in force and, optionally, a ``complete``
+    step that reads the rest of the fields (usage from the response) later; the writer then
+    validates, attributes and prices them in batches, where that work is cheapest.
     """
 
-    __slots__ = ("build", "context", "fields")
+    __slots__ = ("build", "complete", "context", "fields")
 
-    def __init__(self, build: Any, fields: dict[str, Any], context: Any) -> None:
+    def __init__(self, build: Any, fields: dict[str, Any], context: Any, complete: Any = None) -> None:
         self.build = build
         self.fields = fields
         self.context = context
+        self.complete = complete
 
     @property
     def event_id(self) -> str:
         return str(self.fields.get("event_id", "(not built yet)"))
+
+
+_RUNNING = DispatcherState.RUNNING
 
 
 class Dispatcher:
@@ -415,7 +417,7 @@ class Dispatcher:
                 events.append(item)
                 continue
             try:
-                events.append(item.build(item.fields, item.context))
+                events.append(item.build(item))
             except Exception:
                 invalid += 1
                 logger.warning("a2a_llm_tracker: could not build the event of a %s call; it is not recorded",

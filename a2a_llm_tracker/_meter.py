@@ -8,11 +8,12 @@ from __future__ import annotations as _annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from ._context import _CURRENT, CONTEXT_FIELDS, TrackContext, get_context
 from ._dispatch import Deferred, DispatchConfig, Dispatcher, DispatchStats
-from ._events import UsageEvent, _utcnow, event_from
+from ._events import UsageEvent, event_from
 from ._pricing import PricingRegistry
 from .exceptions import ConfigurationError
 
@@ -77,6 +78,7 @@ class Meter:
         self._observers: list[Callable[[UsageEvent], None]] = []
         self._dispatcher = Dispatcher(sink_list, dispatch, background=background, strict=strict)
         self._build_later = self._build_on_writer  # bound once: it goes with every deferred event
+        self._update_defer()
         self._budgets: list[Any] = []
         for budget in budgets:
             self.add_budget(budget)
@@ -120,41 +122,54 @@ class Meter:
             event.__pydantic_fields_set__.update(filled)
         return self._dispatch(self._enrich(event) if self._enrichers else event)
 
-    def _record_later(self, fields: dict[str, Any], context: TrackContext | None = None) -> None:
+    def _record_later(self, fields: dict[str, Any], context: TrackContext | None = None,
+                      complete: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Record the event an adapter's *fields* make (see :func:`event_from`), built on the writer thread.
 
         The caller's thread only stamps the time and captures the attribution in force (*context*,
-        else the current one); validation, attribution and pricing then run in batches on the
-        writer thread, where they cost a fraction of what they cost between the framework's own
-        calls. Built at once instead (exactly like ``record``) when anything must see the event
-        now: observers (budgets), enrichers, a strict meter, or an inline (``background=False``) one.
-        A call whose fields cannot form an event is logged and counted in ``stats().invalid``.
+        else the current one); ``complete(fields)``, when given, adds what is cheaper to read later
+        (usage from a response object); validation, attribution and pricing then run in batches
+        on the writer thread, where they cost a fraction of what they cost between the
+        framework's own calls. Built at once instead (exactly like ``record``) when anything must
+        see the event now: observers (budgets), enrichers, a strict meter, or an inline
+        (``background=False``) one. A call whose fields cannot form an event is logged and
+        counted in ``stats().invalid``.
         """
         if "ts" not in fields:
-            fields["ts"] = _utcnow()
+            fields["ts"] = datetime.now(UTC)
+        deferred = Deferred(self._build_later, fields, context or _CURRENT.get(), complete)
         if self._defer:
-            self._dispatcher.submit(Deferred(self._build_later, fields, context or _CURRENT.get()))
-            return
-        if context is None:
-            self._record_fresh(event_from(fields))
-            return
-        token = _CURRENT.set(context)
-        try:
-            self._record_fresh(event_from(fields))
-        finally:
-            _CURRENT.reset(token)
+            self._dispatcher.submit(deferred)
+        else:
+            event = self._build_on_writer(deferred)
+            self._dispatch(self._enrich(event) if self._enrichers else event)
 
-    def _build_on_writer(self, fields: dict[str, Any], context: TrackContext) -> UsageEvent:
+    def _build_on_writer(self, deferred: Deferred) -> UsageEvent:
+        """The event of a deferred call: completed, validated, attributed (with its context) and priced."""
+        fields = deferred.fields
+        if deferred.complete is not None:
+            deferred.complete(fields)
         event = event_from(fields)
-        filled = self._fill(event, context)
+        filled = self._fill(event, deferred.context)
         if filled:
             event.__dict__.update(filled)
             event.__pydantic_fields_set__.update(filled)
         return event
 
+    def _update_defer(self) -> None:
+        # Deferred building only where nothing needs the event at once (see _record_later).
+        self._defer = not (self._observers or self._enrichers or self._strict) and self._dispatcher.background
+
     @property
-    def _defer(self) -> bool:
-        return not (self._observers or self._enrichers or self.strict) and self._dispatcher.background
+    def strict(self) -> bool:
+        """Raise errors from adapters, analyzers and sinks instead of logging them."""
+        return self._strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        self._strict = bool(value)
+        if hasattr(self, "_dispatcher"):
+            self._update_defer()
 
     def prepare(self, event: UsageEvent) -> UsageEvent:
         """Attribute and price *event* without recording it (what ``record`` stores)."""
@@ -252,10 +267,12 @@ class Meter:
     def add_observer(self, observer: Callable[[UsageEvent], None]) -> None:
         """Call *observer* with every recorded event (on the recording thread; keep it fast)."""
         self._observers.append(observer)
+        self._update_defer()
 
     def remove_observer(self, observer: Callable[[UsageEvent], None]) -> None:
         """Stop calling *observer*."""
         self._observers.remove(observer)
+        self._update_defer()
 
     def add_budget(self, budget: Any) -> None:
         """Guard calls with *budget* (anything with ``attach(meter)`` and ``check(attribution)``)."""

@@ -26,7 +26,7 @@ from ..analyzers.litellm import litellm_usage as _analyzer_usage
 
 logger = logging.getLogger("a2a_llm_tracker")
 
-__all__ = ["field", "litellm_usage", "litellm_usage_cost", "usage_is_zero"]
+__all__ = ["as_map", "field", "litellm_usage", "litellm_usage_cost", "usage_is_zero"]
 
 
 def field(obj: Any, name: str) -> Any:
@@ -79,7 +79,7 @@ def _plain(value: Any, depth: int = 0) -> Any:
         return value
     if depth > 6:
         return None
-    m = _as_map(value) if not isinstance(value, list | tuple) else None
+    m = as_map(value) if not isinstance(value, list | tuple) else None
     if m is None:
         return [_plain(v, depth + 1) for v in value]
     if not m and not isinstance(value, Mapping):
@@ -92,7 +92,7 @@ def _raw(usage: Any) -> dict[str, Any] | None:
     return out if isinstance(out, dict) and out else None
 
 
-def _as_map(obj: Any) -> Mapping[str, Any]:
+def as_map(obj: Any) -> Mapping[str, Any]:
     """A read-only mapping view of a dict or a pydantic object (fields + extras), {} otherwise."""
     if obj is None:
         return _EMPTY
@@ -114,7 +114,7 @@ def usage_is_zero(usage: Any) -> bool:
     LiteLLM returns ``Usage(0, 0, 0)`` when the provider sent no usage at all; a real call always
     has at least one prompt token, so such a usage means "not reported".
     """
-    u = _as_map(usage)
+    u = as_map(usage)
     return not any(
         _count(u.get(name))
         for name in ("prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens")
@@ -123,7 +123,7 @@ def usage_is_zero(usage: Any) -> bool:
 
 def litellm_usage_cost(usage: Any) -> float | None:
     """The cost LiteLLM attached to a usage object (stream usage chunks carry ``usage.cost``)."""
-    cost = _as_map(usage).get("cost")
+    cost = as_map(usage).get("cost")
     if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
         return float(cost)
     return None
@@ -144,12 +144,12 @@ def _view(u: Mapping[str, Any]) -> Mapping[str, Any]:
     for key in _NESTED:
         value = u.get(key)
         if value is not None and not isinstance(value, dict):
-            nested[key] = _as_map(value)
+            nested[key] = as_map(value)
     pd = nested.get("prompt_tokens_details") or u.get("prompt_tokens_details")
     if isinstance(pd, Mapping):
         split = pd.get("cache_creation_token_details")
         if split is not None and not isinstance(split, dict):
-            nested["prompt_tokens_details"] = {**pd, "cache_creation_token_details": _as_map(split)}
+            nested["prompt_tokens_details"] = {**pd, "cache_creation_token_details": as_map(split)}
     return {**u, **nested} if nested else u
 
 
@@ -168,7 +168,7 @@ def litellm_usage(usage: Any, *, keep_raw: bool = True) -> Usage | None:
     Returns:
         The usage, or None when *usage* is missing or all-zero (not reported).
     """
-    u = _as_map(usage)
+    u = as_map(usage)
     if not u or usage_is_zero(u):
         return None
     warnings: list[str] = []

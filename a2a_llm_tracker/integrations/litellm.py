@@ -68,7 +68,12 @@ FRAMEWORK = "litellm"
 #: Key in litellm's ``metadata`` under which the tracker reads attribution and marks its calls.
 METADATA_KEY = "a2a_tracker"
 # TrackerLogger instances alive in this process (the wrapper marks its calls only when one exists)
-_LIVE_LOGGERS: weakref.WeakSet[Any] = weakref.WeakSet()
+_live_loggers = 0  # TrackerLogger instances alive (a plain int: the wrapper checks it on every call)
+
+
+def _logger_gone() -> None:
+    global _live_loggers
+    _live_loggers -= 1
 _ATTRIBUTION = ("agent_id", "session_id", "user_id", "trace_id", "project", "call_id", "parent_call_id")
 _OPERATIONS = {
     "completion": "chat", "acompletion": "chat", "embedding": "embedding", "aembedding": "embedding",
@@ -198,10 +203,10 @@ class _Call:
         fields.update(self.attribution)
         return fields
 
-    def record(self, fields: dict[str, Any]) -> None:
+    def record(self, fields: dict[str, Any], complete: Callable[[dict[str, Any]], None] | None = None) -> None:
         # Streams end elsewhere (another task, a finalizer): attribute with the caller's context.
         context = None if self.context is None else self.context.get(_CURRENT, _EMPTY_CONTEXT)
-        self.meter._record_later(fields, context)
+        self.meter._record_later(fields, context, complete)
 
 
 def _rejects_stream_options(exc: BaseException) -> bool:
@@ -292,14 +297,15 @@ class LiteLLM:
         model = args[0] if args else kwargs.get("model")
         metadata = kwargs.get("metadata")
         attribution = _explicit_attribution(metadata)
-        if meter.budgets:
+        if meter._budgets:
             meter.check_budgets(**attribution)
         stream = kwargs.get("stream") is True
+        # *kwargs* is this call's own dict (``completion(**kwargs)`` made it): adding keys to it never
+        # touches the caller's objects (their metadata dict is copied before it is marked).
         kw = kwargs
         injected = False
         if operation != "responses":
-            kw = dict(kwargs)
-            if _LIVE_LOGGERS:
+            if _live_loggers:
                 # Mark the call so a TrackerLogger skips it; a fresh dict, the caller's is not touched.
                 # Only when a logger exists: litellm's metadata handling costs ~3 % of a mocked call.
                 md = dict(metadata) if isinstance(metadata, Mapping) else {}
@@ -316,7 +322,7 @@ class LiteLLM:
         return call
 
     def _call(self, fn: Callable[..., Any], operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        meter = self._resolve()
+        meter = self._meter if self._meter is not None else self._resolve()
         if meter is None or export_suppressed():
             return fn(*args, **kwargs)
         with adapter_scope(FRAMEWORK) as outermost:
@@ -409,20 +415,39 @@ class LiteLLM:
 
     @staticmethod
     def _record_result(call: _Call, result: Any) -> None:
-        latency = (time.perf_counter() - call.started) * 1000.0
-        hidden = getattr(result, "_hidden_params", None)
-        hidden = hidden if isinstance(hidden, Mapping) else {}
         fields = call.base_fields()
-        fields.update(_usage_fields(litellm_usage(field(result, "usage"), keep_raw=call.keep_raw)))
-        fields["latency_ms"] = latency
+        fields["latency_ms"] = (time.perf_counter() - call.started) * 1000.0
+        # Reading the response is most of the work: a snapshot of it now, the reading on the writer thread.
+        call.record(fields, _ResultReading(call, result))
+
+
+class _ResultReading:
+    """Reads a non-streamed result into an event's fields, later, on the writer thread.
+
+    What it reads is copied when the call returns (the result's fields and LiteLLM's hidden
+    params, shallowly), so the caller may keep and change its response object.
+    """
+
+    __slots__ = ("call", "hidden", "result")
+
+    def __init__(self, call: _Call, result: Any) -> None:
+        self.call = call
+        self.result = _snapshot(result)
+        hidden = _private(result, "_hidden_params")
+        self.hidden = dict(hidden) if isinstance(hidden, Mapping) else {}
+
+    def __call__(self, fields: dict[str, Any]) -> None:
+        call, result, hidden = self.call, self.result, self.hidden
+        fields.update(_usage_fields(litellm_usage(result.get("usage"), keep_raw=call.keep_raw)))
         fields["provider"] = call.provider(hidden.get("custom_llm_provider"))
-        model = field(result, "model")
+        model = result.get("model")
         if isinstance(model, str) and model:
             fields["response_model"] = model
+        request_id = result.get("id")
         fields["request_id"] = _headers_request_id(hidden.get("additional_headers")) or (
-            field(result, "id") if isinstance(field(result, "id"), str) else None)
+            request_id if isinstance(request_id, str) else None)
         if call.operation == "responses":
-            status = field(result, "status")
+            status = result.get("status")
             fields["finish_reason"] = status if isinstance(status, str) else None
         else:
             fields["finish_reason"] = _finish_reason(result)
@@ -430,7 +455,25 @@ class LiteLLM:
         if cost is not None:
             fields["cost_usd"] = cost
             fields["cost_source"] = "provider"
-        call.record(fields)
+
+
+def _snapshot(obj: Any) -> dict[str, Any]:
+    """A shallow copy of a dict's or a pydantic object's fields (its extras included)."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    data = getattr(obj, "__dict__", None)
+    if data is None:
+        return {}
+    extra = getattr(obj, "__pydantic_extra__", None)
+    return {**data, **extra} if extra else dict(data)
+
+
+def _private(obj: Any, name: str) -> Any:
+    """A pydantic private attribute without the slow ``__getattr__`` path (any attribute otherwise)."""
+    private = getattr(obj, "__pydantic_private__", None)
+    if private and name in private:
+        return private[name]
+    return getattr(obj, name, None)
 
 
 class _StreamState:
@@ -696,7 +739,9 @@ class TrackerLogger(CustomLogger):
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._calls: OrderedDict[str, tuple[TrackContext, bool]] = OrderedDict()
-        _LIVE_LOGGERS.add(self)
+        global _live_loggers
+        _live_loggers += 1
+        weakref.finalize(self, _logger_gone)
 
     @property
     def meter(self) -> Meter:

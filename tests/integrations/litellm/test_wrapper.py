@@ -464,3 +464,56 @@ def test_import_does_not_load_litellm():
     code = "import sys, a2a_llm_tracker; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+class TestRecordedOnTheWriterThread:
+    """A background meter reads the response on its writer thread: what it records is what litellm
+    returned when the call ended, whatever the caller does with the response object afterwards."""
+
+    @pytest.fixture(name="bg_meter")
+    def _bg_meter(self, sink):
+        from a2a_llm_tracker._dispatch import DispatchConfig
+
+        meter = Meter(sinks=[sink], use_provider_cost=True, dispatch=DispatchConfig(schedule_delay=5.0))
+        assert meter._defer
+        yield meter
+        meter.close()
+
+    def test_the_response_read_is_a_snapshot(self, bg_meter, sink):
+        from litellm.types.utils import PromptTokensDetailsWrapper, Usage
+
+        usage = Usage(prompt_tokens=120, completion_tokens=30, total_tokens=150,
+                      prompt_tokens_details=PromptTokensDetailsWrapper(cached_tokens=64))
+        mock = litellm.ModelResponse(model="gpt-4o-mini", choices=[{"message": {"role": "assistant",
+                                                                               "content": "ok"}}], usage=usage)
+        with meter_context(agent_id="planner"):
+            response = LiteLLM(meter=bg_meter).completion(model="gpt-4o-mini", messages=MESSAGES,
+                                                          mock_response=mock)
+        assert sink.events == []  # not built yet: the writer waits for a batch
+        # the caller reuses its response object before the writer gets to it
+        response.usage = Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2)
+        response.model = "something-else"
+        response._hidden_params["response_cost"] = 99.0
+        assert bg_meter.flush(10)
+        [e] = sink.events
+        assert (e.input_tokens, e.output_tokens, e.cached_input_tokens) == (120, 30, 64)
+        assert e.response_model == "gpt-4o-mini" and e.agent_id == "planner"
+        # litellm's gpt-4o-mini price: 56 uncached at $0.15/M, 64 cached at $0.075/M, 30 out at $0.60/M
+        assert e.cost_source == "provider" and e.cost_usd == pytest.approx(3.12e-05)
+
+    async def test_every_call_style_once_with_billed_tokens(self, bg_meter, sink, server, openai_kw):
+        llm = LiteLLM(meter=bg_meter)
+        with meter_context(session_id="s-bg"):
+            llm.completion(model="openai/gpt-4.1", messages=MESSAGES, **openai_kw)
+            for _chunk in llm.completion(model="openai/gpt-4.1", messages=MESSAGES, stream=True, **openai_kw):
+                pass
+            await llm.acompletion(model="openai/gpt-4.1", messages=MESSAGES, **openai_kw)
+            stream = await llm.acompletion(model="openai/gpt-4.1", messages=MESSAGES, stream=True, **openai_kw)
+            async for _chunk in stream:
+                pass
+        assert await bg_meter.aflush(10)
+        assert len(sink.events) == 4 == len(server.billed)
+        for event, billed in zip(sink.events, server.billed, strict=True):
+            assert_billed(event, billed)
+            assert event.session_id == "s-bg" and event.request_id == billed["request_id"]
+        assert [e.stream for e in sink.events] == [False, True, False, True]
