@@ -468,6 +468,23 @@ def _snapshot(obj: Any) -> dict[str, Any]:
     return {**data, **extra} if extra else dict(data)
 
 
+def _litellm_threads_busy() -> bool:
+    """True while litellm's logging thread pool holds queued or running callbacks.
+
+    A sync call hands its success callback to that pool just before it returns, so once the pool
+    is idle every finished call's callback has run.
+    """
+    try:
+        from litellm.litellm_core_utils.thread_pool_executor import executor
+    except ImportError:  # older litellm: nothing to wait for that we can see
+        return False
+    slots, cap = getattr(executor, "_pending_slots", None), getattr(executor, "_max_pending_tasks", None)
+    if isinstance(cap, int) and isinstance(getattr(slots, "_value", None), int):
+        return slots._value < cap  # queued + running tasks hold a slot each
+    queue = getattr(executor, "_work_queue", None)
+    return queue is not None and not queue.empty()
+
+
 def _private(obj: Any, name: str) -> Any:
     """A pydantic private attribute without the slow ``__getattr__`` path (any attribute otherwise)."""
     private = getattr(obj, "__pydantic_private__", None)
@@ -797,8 +814,9 @@ class TrackerLogger(CustomLogger):
         """Wait for litellm's pending logging work, then for the meter's writer.
 
         Call it before an ``asyncio.run()`` script ends right after a stream: litellm dispatches
-        the stream's success callback as a fire-and-forget task that the loop would cancel.
-        Returns True when everything finished within *timeout* seconds.
+        the stream's success callback as a fire-and-forget task that the loop would cancel, and a
+        sync call's callback to its logging threads. Returns True when everything finished within
+        *timeout* seconds (while other threads keep calling litellm, its threads may never be idle).
         """
         deadline = time.monotonic() + timeout
         current = asyncio.current_task()
@@ -815,15 +833,30 @@ class TrackerLogger(CustomLogger):
             pass
         except TimeoutError:
             ok = False
+        while _litellm_threads_busy():
+            if time.monotonic() >= deadline:
+                ok = False
+                break
+            await asyncio.sleep(0.002)
         meter = self._meter if self._meter is not None else (get_meter() if is_initialized() else None)
         if meter is not None:
             ok = await meter.aflush(max(0.01, deadline - time.monotonic())) and ok
         return ok
 
     def flush(self, timeout: float | None = 5.0) -> bool:
-        """Flush the meter (sync callbacks run on litellm's threads within milliseconds)."""
+        """Wait for litellm's logging threads to run the callbacks of finished calls, then flush the meter."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ok = True
+        while _litellm_threads_busy():
+            if deadline is not None and time.monotonic() >= deadline:
+                ok = False
+                break
+            time.sleep(0.002)
         meter = self._meter if self._meter is not None else (get_meter() if is_initialized() else None)
-        return meter.flush(timeout) if meter is not None else True
+        if meter is None:
+            return ok
+        remaining = None if deadline is None else max(0.01, deadline - time.monotonic())
+        return meter.flush(remaining) and ok
 
     # -- event building -------------------------------------------------------------------------------------
     def _handle(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any, *, failed: bool) -> None:

@@ -58,7 +58,9 @@ def _loggers():
     made: list[TrackerLogger] = []
 
     def make(meter, **kwargs):
-        logger = TrackerLogger(meter, **kwargs).install()
+        logger = TrackerLogger(meter, **kwargs)
+        logger.flush(10)  # an earlier test's calls may still wait in litellm's logging threads
+        logger.install()
         made.append(logger)
         return logger
 

@@ -98,6 +98,34 @@ class TestLoggerCalls:
         assert e.cost_usd == pytest.approx(3.12e-05)
 
 
+class TestFlush:
+    """litellm runs a sync call's success callback on its logging threads after the call returns:
+    flush() / aflush() wait for those threads, so an event is there as soon as they return."""
+
+    def test_flush_right_after_each_sync_call(self, sink, server, openai_kw, loggers):
+        meter = Meter(sinks=[sink])  # a background meter, as in a real script
+        logger = loggers(meter)
+        try:
+            for i in range(15):
+                litellm.completion(model="openai/gpt-4.1", messages=MESSAGES, **openai_kw)
+                assert logger.flush(10)
+                assert len(sink.events) == i + 1
+        finally:
+            meter.close()
+
+    async def test_aflush_right_after_sync_and_async_calls(self, sink, server, openai_kw, loggers):
+        meter = Meter(sinks=[sink])
+        logger = loggers(meter)
+        try:
+            for i in range(8):
+                litellm.completion(model="openai/gpt-4.1", messages=MESSAGES, **openai_kw)
+                await litellm.acompletion(model="openai/gpt-4.1", messages=MESSAGES, **openai_kw)
+                assert await logger.aflush(10)
+                assert len(sink.events) == 2 * (i + 1)
+        finally:
+            meter.close()
+
+
 class TestDedupAndRegistration:
     def test_wrapper_plus_logger_counts_once(self, meter, sink, server, openai_kw, loggers):
         """Both installed: every wrapper call (all four styles) is one event, not two."""
