@@ -29,8 +29,9 @@ What is recorded, and where it comes from:
 
 Streams: LlamaIndex's ``OpenAI`` does not ask for usage on streams; pass
 ``OpenAI(..., additional_kwargs={"stream_options": {"include_usage": True}})``. Without it the call
-is recorded with ``accuracy="unknown"`` and one warning says so. An abandoned stream has no End
-event in LlamaIndex and is not recorded.
+is recorded with ``accuracy="unknown"`` and one warning says so. A stream the consumer drops before
+its end gets no End event from LlamaIndex: it is recorded once when the stream object is collected,
+with what was known (``metadata["stream_incomplete"] = "abandoned"``).
 
 Handlers run in the caller's thread or task (LlamaIndex swallows their exceptions silently, so this
 module logs its own failures). They are thread-safe.
@@ -44,11 +45,13 @@ import contextvars
 import logging
 import threading
 import time
+import types
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._context import adapter_scope, current_adapter, export_suppressed
+from .._context import adapter_scope, current_adapter, export_suppressed, get_context
 from .._meter import Meter
 from .._setup import resolve_meter
 from ..exceptions import AdapterUnavailable, ConfigurationError, TrackerNotInitializedError
@@ -136,6 +139,8 @@ class _Span:
     provider: str | None = None
     started: float = 0.0
     first_token: float | None = None
+    context: Any = None  # the ambient TrackContext when the call started
+    last_response: Any = None  # the latest InProgress response of a stream (usage, if the end never comes)
     fields: dict[str, Any] = field(default_factory=dict)
     scope: Any = None
 
@@ -188,7 +193,7 @@ class _Tracker:
                 self.spans.popitem(last=False)
             self.spans[id_] = _Span(parent, agent)
 
-    def span_exit(self, id_: str) -> None:
+    def span_exit(self, id_: str, result: Any = None) -> None:
         with self.lock:
             span = self.spans.get(id_)
             if span is None:
@@ -196,8 +201,25 @@ class _Tracker:
             span.exited = True
             if not span.llm or span.done:  # an LLM span waits for its End event (streams end later)
                 del self.spans[id_]
+            elif _is_stream(result):
+                # The call returned its stream: LlamaIndex sends End when it is used up, nothing when
+                # the consumer drops it. Record then (once) what is known, when the stream is collected.
+                weakref.finalize(result, self._abandoned, id_)
         if span.scope is not None:
             _close_scope(span)
+
+    def _abandoned(self, id_: str) -> None:
+        try:
+            with self.lock:
+                span = self.spans.pop(id_, None)
+                if span is None or span.done:
+                    return
+                span.done = True
+            if span.nested or span.skip:
+                return
+            self.record(span, span.last_response, None, incomplete="abandoned")
+        except Exception:
+            self.fail("abandoned stream")
 
     def span_drop(self, id_: str, err: BaseException | None) -> None:
         with self.lock:
@@ -236,6 +258,7 @@ class _Tracker:
         span.model = model_dict.get("model_name") if model_dict.get("model_name") not in (None, "unknown") else None
         span.provider = _provider(model_dict)
         span.started = time.perf_counter()
+        span.context = get_context()
         span.fields = self._attribution(span_id, span, ancestors, event.tags or {})
 
     def _ancestors(self, parent: str | None) -> list[tuple[str, _Span]]:
@@ -270,8 +293,10 @@ class _Tracker:
 
     def on_progress(self, event: Any) -> None:
         span = self.spans.get(event.span_id) if event.span_id else None
-        if span is not None and span.first_token is None and span.llm:
-            span.first_token = time.perf_counter()
+        if span is not None and span.llm:
+            if span.first_token is None:
+                span.first_token = time.perf_counter()
+            span.last_response = getattr(event, "response", None)
 
     def on_end(self, event: Any) -> None:
         with self.lock:
@@ -285,7 +310,7 @@ class _Tracker:
             return
         self.record(span, getattr(event, "response", None), None)
 
-    def record(self, span: _Span, response: Any, error: BaseException | None) -> None:
+    def record(self, span: _Span, response: Any, error: BaseException | None, incomplete: str | None = None) -> None:
         meter = self.resolve()
         if meter is None:
             return
@@ -295,7 +320,9 @@ class _Tracker:
         fields["metadata"] = dict(fields.get("metadata") or {})
         fields.update(usage)
         fields.update(other)
-        stream = span.first_token is not None
+        stream = span.first_token is not None or incomplete is not None
+        if incomplete is not None:
+            fields["metadata"]["stream_incomplete"] = incomplete
         fields.update(framework=FRAMEWORK, provider=span.provider, model=span.model or other.get("response_model"),
                       operation=span.operation, stream=stream,
                       latency_ms=(ended - span.started) * 1000.0 if span.started else None,
@@ -305,13 +332,18 @@ class _Tracker:
             fields.update(status="error", error_type=type(error).__name__, error_message=str(error) or None)
         if not usage:
             fields["accuracy"] = "unknown"
-            if stream and error is None and not self.warned_stream:
+            if stream and error is None and incomplete is None and not self.warned_stream:
                 self.warned_stream = True
                 logger.warning(
                     "a2a_llm_tracker: a streamed LlamaIndex call to %s returned no token usage, so it was recorded "
                     "with accuracy='unknown'. For OpenAI pass additional_kwargs={'stream_options': "
                     "{'include_usage': True}} to the LLM so the provider reports usage on streams.", span.model)
-        meter._record_later({k: v for k, v in fields.items() if v is not None or k == "metadata"})
+        # the attribution in force when the call started (an abandoned stream is recorded by the GC)
+        meter._record_later({k: v for k, v in fields.items() if v is not None or k == "metadata"}, span.context)
+
+
+def _is_stream(result: Any) -> bool:
+    return isinstance(result, types.GeneratorType | types.AsyncGeneratorType)
 
 
 def _is_agent(instance: Any) -> bool:
@@ -368,7 +400,7 @@ class _TrackerSpanHandler(BaseSpanHandler[SimpleSpan]):
     def prepare_to_exit_span(self, id_: str, bound_args: Any, instance: Any | None = None, result: Any | None = None,
                              **kwargs: Any) -> None:
         try:
-            self._tracker.span_exit(id_)
+            self._tracker.span_exit(id_, result)
         except Exception:
             self._tracker.fail("span handler (exit)")
         return None

@@ -53,6 +53,38 @@ class TestLLMCalls:
         assert all(e.accuracy == "unknown" and e.input_tokens is None for e in events)
         assert len([r for r in caplog.records if "include_usage" in r.getMessage()]) == 1
 
+    def test_abandoned_stream_is_recorded_once(self, llm, instrumented, sink, server):
+        """LlamaIndex sends no End event for a stream the consumer drops: recorded when it is collected."""
+        import gc
+
+        with meter_context(agent_id="reader"):
+            stream = llm.stream_chat(HI)
+            next(stream)  # one chunk, then the consumer loses interest
+        assert sink.events == []
+        del stream
+        gc.collect()
+        [event] = sink.events
+        assert len(server.requests) == 1
+        assert event.stream is True and event.status == "ok" and event.accuracy == "unknown"
+        assert event.metadata["stream_incomplete"] == "abandoned"
+        assert event.agent_id == "reader"  # the context of the call, not of the collector
+        assert event.call_id.startswith("OpenAI.stream_chat-") and event.time_to_first_token_ms is not None
+        list(llm.stream_chat(HI))  # a stream used up is recorded from its End event, once
+        gc.collect()
+        assert len(sink.events) == 2 == len(server.requests)
+        assert "stream_incomplete" not in sink.events[1].metadata
+
+    async def test_abandoned_async_stream_is_recorded_once(self, llm, instrumented, sink, server):
+        import gc
+
+        stream = await llm.astream_chat(HI)
+        await stream.__anext__()
+        await stream.aclose()
+        del stream
+        gc.collect()
+        [event] = sink.events
+        assert len(server.requests) == 1 and event.metadata["stream_incomplete"] == "abandoned"
+
     def test_chat_through_complete_counts_once(self, instrumented, sink):
         """MockLLM.chat is implemented through complete(): nested LLM spans, one event."""
         MockLLM().chat(HI)
