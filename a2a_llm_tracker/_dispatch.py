@@ -388,10 +388,13 @@ class Dispatcher:
                 if not self._queue and self._state is not DispatcherState.RUNNING:
                     self._cond.notify_all()
                     return
-                batch: list[UsageEvent] = []
-                while self._queue and len(batch) < cfg.max_batch:
-                    batch.append(self._queue.popleft())
-                self._in_flight = len(batch)
+                # Claim the batch under the lock, take it after: callers queueing meanwhile do not wait
+                # for 512 pops (this thread is the only consumer, so the claimed events are there).
+                size = min(len(self._queue), cfg.max_batch)
+                self._in_flight = size
+            popleft = self._queue.popleft
+            batch: list[UsageEvent] = [popleft() for _ in range(size)]
+            with self._cond:
                 self._cond.notify_all()  # space freed for blocked callers
             try:
                 with self._export_lock:

@@ -225,41 +225,43 @@ class Meter:
 
     def _cost_fields(self, event: UsageEvent) -> dict[str, Any] | None:
         """The cost fields to set on *event*: the user's price > a provider cost (if enabled) > catalog."""
-        source = event.cost_source
+        d = event.__dict__  # read the fields from the dict: attribute access on a pydantic model is slower
+        source = d["cost_source"]
         if source == "pricing" or source == "catalog":
             return None  # already priced (e.g. a replayed or re-recorded event)
-        inp, out = event.input_tokens, event.output_tokens
+        inp, out, requested, answered = d["input_tokens"], d["output_tokens"], d["model"], d["response_model"]
         # The model that answered first (a dated snapshot, a deployment), then the one asked for.
-        names = (event.response_model, event.model) if event.response_model != event.model else (event.model,)
+        names = (answered, requested) if answered != requested else (requested,)
         pricing = self.pricing
         try:
             if inp is not None or out is not None:
                 for model in names:
                     if model:
                         fields = pricing._event_cost_fields(
-                            event.provider, model, event.ts, inp, out, event.cached_input_tokens,
-                            event.cache_write_tokens, event.reasoning_tokens, event.token_details)
+                            d["provider"], model, d["ts"], inp, out, d["cached_input_tokens"],
+                            d["cache_write_tokens"], d["reasoning_tokens"], d["token_details"])
                         if fields is not None:
                             return fields
         except Exception:
-            if self.strict:
+            if self._strict:
                 raise
-            logger.warning("a2a_llm_tracker: pricing failed for %s", event.model, exc_info=True)
-        if source == "provider" and self.use_provider_cost and event.cost_usd is not None:
-            if not (event.cost_usd == 0 and (inp or 0) + (out or 0) > 0):  # $0 with tokens is "unpriced"
+            logger.warning("a2a_llm_tracker: pricing failed for %s", requested, exc_info=True)
+        cost = d["cost_usd"]
+        if source == "provider" and self.use_provider_cost and cost is not None:
+            if not (cost == 0 and (inp or 0) + (out or 0) > 0):  # $0 with tokens is "unpriced"
                 return None
         if pricing.catalog_enabled:
             try:
                 for model in names:
-                    cost = pricing._cost(event.provider, model, event.ts, inp, out, event.cached_input_tokens,
-                                         event.cache_write_tokens, event.reasoning_tokens, event.token_details)
-                    if cost is not None:
-                        return cost.event_fields()
+                    found = pricing._cost(d["provider"], model, d["ts"], inp, out, d["cached_input_tokens"],
+                                          d["cache_write_tokens"], d["reasoning_tokens"], d["token_details"])
+                    if found is not None:
+                        return found.event_fields()
             except Exception:
-                if self.strict:
+                if self._strict:
                     raise
-                logger.warning("a2a_llm_tracker: catalog pricing failed for %s", event.model, exc_info=True)
-        if event.cost_usd is not None or source is not None:
+                logger.warning("a2a_llm_tracker: catalog pricing failed for %s", requested, exc_info=True)
+        if cost is not None or source is not None:
             return _UNPRICED
         return None
 

@@ -486,8 +486,14 @@ class PricingRegistry:
                            cache_write_tokens: int | None, reasoning_tokens: int | None,
                            token_details: Mapping[str, int | float]) -> dict[str, Any] | None:
         """The cost fields from the user's own price, or None (the Meter's per-event fast path)."""
-        price = self.lookup(provider, model, ts)
-        if price is None:
+        candidates = self._resolved.get((provider, model)) or self._candidates(provider, model)
+        if not candidates:
+            return None
+        for price in candidates:  # ModelPrice.active_at, inlined: this runs for every event
+            start, end = price.effective_from, price.effective_until
+            if (start is None or ts >= start) and (end is None or ts < end):
+                break
+        else:
             return None
         write_1h = token_details.get("cache_write_1h") if token_details else None
         return price.event_fields(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
