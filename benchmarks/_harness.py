@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Result", "interleaved_overheads", "paired_overhead", "print_results", "thread_cpu", "throughput"]
+__all__ = ["Result", "interleaved_clocks", "interleaved_overheads", "paired_overhead", "print_results", "thread_cpu", "throughput"]
 
 
 @dataclass
@@ -67,31 +67,42 @@ def paired_overhead(base: Callable[[], object], tracked: Callable[[], object], p
 
 
 def interleaved_overheads(base: Callable[[], object], variants: dict[str, Callable[[], object]],
-                          rounds: int = 1500, warmup: int = 400) -> tuple[float, dict[str, float]]:
+                          rounds: int = 1500, warmup: int = 400,
+                          clock: Callable[[], float] = time.perf_counter) -> tuple[float, dict[str, float]]:
     """Median time of *base* and, per variant, the median difference to the base call next to it.
 
     Every round calls the base and each variant once, in a rotating order, so all of them are
-    measured in the same moments of a noisy machine (a slow patch hits every side alike).
+    measured in the same moments of a noisy machine (a slow patch hits every side alike). *clock*
+    may be ``time.thread_time`` for the calling thread's CPU time.
     """
+    return interleaved_clocks(base, variants, rounds, warmup, (clock,))[0]
+
+
+def interleaved_clocks(base: Callable[[], object], variants: dict[str, Callable[[], object]], rounds: int,
+                       warmup: int, clocks: tuple[Callable[[], float], ...]
+                       ) -> list[tuple[float, dict[str, float]]]:
+    """:func:`interleaved_overheads` read on several clocks at once (e.g. wall and CPU), one result per clock."""
     calls = [("", base), *variants.items()]
     for _ in range(warmup):
         for _name, fn in calls:
             fn()
-    perf = time.perf_counter
-    base_times: list[float] = []
-    diffs: dict[str, list[float]] = {name: [] for name in variants}
+    base_times: list[list[float]] = [[] for _ in clocks]
+    diffs: list[dict[str, list[float]]] = [{name: [] for name in variants} for _ in clocks]
     for i in range(rounds):
         shift = i % len(calls)
         order = calls[shift:] + calls[:shift]
-        times: dict[str, float] = {}
+        spent: list[dict[str, float]] = [{} for _ in clocks]
         for name, fn in order:
-            t0 = perf()
+            starts = [clock() for clock in clocks]
             fn()
-            times[name] = perf() - t0
-        base_times.append(times[""])
-        for name in variants:
-            diffs[name].append(times[name] - times[""])
-    return statistics.median(base_times), {name: statistics.median(d) for name, d in diffs.items()}
+            for k, clock in enumerate(clocks):
+                spent[k][name] = clock() - starts[k]
+        for k in range(len(clocks)):
+            base_times[k].append(spent[k][""])
+            for name in variants:
+                diffs[k][name].append(spent[k][name] - spent[k][""])
+    return [(statistics.median(base_times[k]), {name: statistics.median(d) for name, d in diffs[k].items()})
+            for k in range(len(clocks))]
 
 
 def thread_cpu(thread: object) -> float:

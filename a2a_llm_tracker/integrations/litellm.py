@@ -323,55 +323,63 @@ class LiteLLM:
 
     def _call(self, fn: Callable[..., Any], operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         meter = self._meter if self._meter is not None else self._resolve()
-        if meter is None or export_suppressed():
+        if meter is None or export_suppressed() or current_adapter() is not None:
+            return fn(*args, **kwargs)  # untracked, the tracker's own, or an outer adapter meters it
+        if not _live_loggers:
+            return self._metered(meter, fn, operation, args, kwargs)
+        with adapter_scope(FRAMEWORK):  # a TrackerLogger's hooks see the claim and skip the call
+            return self._metered(meter, fn, operation, args, kwargs)
+
+    def _metered(self, meter: Meter, fn: Callable[..., Any], operation: str, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+        try:
+            call = self._prepare(meter, operation, args, kwargs)
+        except Exception as exc:
+            if type(exc).__name__ == "BudgetExceededError":
+                raise
+            _report_failure(meter, "preparation")
             return fn(*args, **kwargs)
-        with adapter_scope(FRAMEWORK) as outermost:
-            if not outermost:  # an outer adapter (LangChain, ...) already meters this call
-                return fn(*args, **kwargs)
-            try:
-                call = self._prepare(meter, operation, args, kwargs)
-            except Exception as exc:
-                if type(exc).__name__ == "BudgetExceededError":
-                    raise
-                _report_failure(meter, "preparation")
-                return fn(*args, **kwargs)
-            try:
-                result = fn(*args, **call.kwargs)
-            except Exception as exc:
-                if not (call.injected and _rejects_stream_options(exc)):
-                    self._record_error(call, exc)
-                    raise
-                result = self._retry_without_stream_options(call, fn, args)
-            return self._after(call, result, is_async=False)
+        try:
+            result = fn(*args, **call.kwargs)
+        except Exception as exc:
+            if not (call.injected and _rejects_stream_options(exc)):
+                self._record_error(call, exc)
+                raise
+            result = self._retry_without_stream_options(call, fn, args)
+        return self._after(call, result, is_async=False)
 
     async def _acall(self, fn: Callable[..., Any], operation: str, args: tuple[Any, ...],
                      kwargs: dict[str, Any]) -> Any:
-        meter = self._resolve()
-        if meter is None or export_suppressed():
+        meter = self._meter if self._meter is not None else self._resolve()
+        if meter is None or export_suppressed() or current_adapter() is not None:
             return await fn(*args, **kwargs)
-        with adapter_scope(FRAMEWORK) as outermost:
-            if not outermost:
-                return await fn(*args, **kwargs)
-            try:
-                call = self._prepare(meter, operation, args, kwargs)
-            except Exception as exc:
-                if type(exc).__name__ == "BudgetExceededError":
-                    raise
-                _report_failure(meter, "preparation")
-                return await fn(*args, **kwargs)
+        if not _live_loggers:
+            return await self._ametered(meter, fn, operation, args, kwargs)
+        with adapter_scope(FRAMEWORK):
+            return await self._ametered(meter, fn, operation, args, kwargs)
+
+    async def _ametered(self, meter: Meter, fn: Callable[..., Any], operation: str, args: tuple[Any, ...],
+                        kwargs: dict[str, Any]) -> Any:
+        try:
+            call = self._prepare(meter, operation, args, kwargs)
+        except Exception as exc:
+            if type(exc).__name__ == "BudgetExceededError":
+                raise
+            _report_failure(meter, "preparation")
+            return await fn(*args, **kwargs)
+        try:
+            result = await fn(*args, **call.kwargs)
+        except Exception as exc:
+            if not (call.injected and _rejects_stream_options(exc)):
+                self._record_error(call, exc)
+                raise
+            self._forget_stream_options(call)
             try:
                 result = await fn(*args, **call.kwargs)
-            except Exception as exc:
-                if not (call.injected and _rejects_stream_options(exc)):
-                    self._record_error(call, exc)
-                    raise
-                self._forget_stream_options(call)
-                try:
-                    result = await fn(*args, **call.kwargs)
-                except Exception as exc2:
-                    self._record_error(call, exc2)
-                    raise
-            return self._after(call, result, is_async=True)
+            except Exception as exc2:
+                self._record_error(call, exc2)
+                raise
+        return self._after(call, result, is_async=True)
 
     def _forget_stream_options(self, call: _Call) -> None:
         # The endpoint rejects stream_options: remember it and call once more without them.
