@@ -95,11 +95,15 @@ class Meter:
             pydantic.ValidationError: (a ``ValueError``) the event is malformed; the message
                 names the field. Nothing is recorded then.
         """
+        if isinstance(event, UsageEvent) and not fields:
+            # the caller's event: attributed and priced in a copy (prepare(), inlined)
+            filled = self._fill(event)
+            final = event._replace(filled) if filled else event
+            return self._dispatch(self._enrich(final) if self._enrichers else final)
         if event is None:
             event = UsageEvent(**fields)
         elif isinstance(event, UsageEvent):
-            if fields:
-                event = UsageEvent(**{**event.model_dump(), **fields})
+            event = UsageEvent(**{**event.model_dump(), **fields})
         elif isinstance(event, Mapping):
             data = {**event, **fields}
             try:
@@ -108,7 +112,7 @@ class Meter:
                 event = UsageEvent.model_validate(data)
         else:
             raise TypeError(f"record() takes a UsageEvent or a dict, got {type(event).__name__}")
-        return self._dispatch(self.prepare(event))
+        return self._record_fresh(event)  # built here: nobody else holds it, so filled in place
 
     def _record_fresh(self, event: UsageEvent) -> UsageEvent:
         """:meth:`record` for an event built just now and held nowhere else (the adapters' path).
@@ -179,13 +183,14 @@ class Meter:
 
     def _dispatch(self, event: UsageEvent) -> UsageEvent:
         self._dispatcher.submit(event)
-        for observer in self._observers:
-            try:
-                observer(event)
-            except Exception:
-                if self.strict:
-                    raise
-                logger.warning("a2a_llm_tracker: observer failed", exc_info=True)
+        if self._observers:
+            for observer in self._observers:
+                try:
+                    observer(event)
+                except Exception:
+                    if self._strict:
+                        raise
+                    logger.warning("a2a_llm_tracker: observer failed", exc_info=True)
         return event
 
     def _fill(self, event: UsageEvent, ctx: TrackContext | None = None) -> dict[str, Any]:
