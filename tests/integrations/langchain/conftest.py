@@ -7,9 +7,11 @@ import pytest
 pytest.importorskip("langchain_core")
 pytest.importorskip("langchain_openai")
 
-from a2a_llm_tracker import Meter, PricingRegistry  # noqa: E402
+from a2a_llm_tracker import PricingRegistry  # noqa: E402
 from a2a_llm_tracker.mock_provider import MockProvider  # noqa: E402
 from a2a_llm_tracker.sinks.memory import MemorySink  # noqa: E402
+
+from ..conftest import make_meter  # noqa: E402
 
 
 @pytest.fixture(name="pricing")
@@ -20,10 +22,10 @@ def _pricing() -> PricingRegistry:
     return pricing
 
 
-@pytest.fixture(name="meter")
-def _meter(sink: MemorySink, pricing: PricingRegistry):
-    """A strict meter (adapter failures raise) writing inline into *sink*."""
-    meter = Meter(pricing=pricing, sinks=[sink], background=False, strict=True)
+@pytest.fixture(name="meter", params=["inline", "writer-thread"])
+def _meter(request, sink: MemorySink, pricing: PricingRegistry):
+    """A strict meter writing inline into *sink*, then the default set-up (events built on the writer thread)."""
+    meter = make_meter(request.param, sink, pricing=pricing)
     yield meter
     meter.close()
 

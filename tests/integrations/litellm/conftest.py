@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("litellm")
 
-from a2a_llm_tracker import Meter
 from a2a_llm_tracker.mock_provider import MockProvider
-from a2a_llm_tracker.sinks.memory import MemorySink
+
+from ..conftest import FlushingSink, make_meter
 
 MESSAGES = [{"role": "user", "content": "Say hello in one sentence."}]
 
@@ -35,12 +35,13 @@ def _reset_server(server):
 
 @pytest.fixture(name="sink")
 def _sink():
-    return MemorySink()
+    return FlushingSink()
 
 
-@pytest.fixture(name="meter")
-def _meter(sink):
-    meter = Meter(sinks=[sink], background=False, strict=True, use_provider_cost=True)
+@pytest.fixture(name="meter", params=["inline", "writer-thread"])
+def _meter(request, sink):
+    """A strict meter writing inline into *sink*, then the default set-up (events built on the writer thread)."""
+    meter = make_meter(request.param, sink, use_provider_cost=True)
     yield meter
     meter.close()
 

@@ -11,12 +11,15 @@ from a2a_llm_tracker import Meter, PricingRegistry  # noqa: E402
 from a2a_llm_tracker.mock_provider import MockProvider  # noqa: E402
 from a2a_llm_tracker.sinks.memory import MemorySink  # noqa: E402
 
+from ..conftest import make_meter  # noqa: E402
 
-@pytest.fixture(name="meter")
-def _meter(sink: MemorySink):
+
+@pytest.fixture(name="meter", params=["inline", "writer-thread"])
+def _meter(request, sink: MemorySink):
+    """A strict meter writing inline into *sink*, then the default set-up (events built on the writer thread)."""
     pricing = PricingRegistry()
     pricing.set_price("openai", "gpt-4o-mini", input_per_million=0.15, output_per_million=0.60)
-    meter = Meter(pricing=pricing, sinks=[sink], background=False, strict=True)
+    meter = make_meter(request.param, sink, pricing=pricing)
     yield meter
     meter.close()
 
