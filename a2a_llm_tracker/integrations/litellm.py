@@ -36,7 +36,9 @@ from datetime import datetime
 from typing import Any
 
 from .._context import (
+    _ADAPTER,
     _CURRENT,
+    _SUPPRESS,
     CONTEXT_FIELDS,
     TrackContext,
     adapter_scope,
@@ -89,7 +91,7 @@ _RESPONSES_END = frozenset({"response.completed", "response.incomplete", "respon
 
 def _explicit_attribution(metadata: Any) -> dict[str, str]:
     """Attribution the caller put in litellm's ``metadata`` (namespaced ``a2a_tracker`` first)."""
-    if not isinstance(metadata, Mapping):
+    if metadata is None or not isinstance(metadata, Mapping):
         return {}
     ns = metadata.get(METADATA_KEY)
     ns = ns if isinstance(ns, Mapping) else {}
@@ -323,7 +325,8 @@ class LiteLLM:
 
     def _call(self, fn: Callable[..., Any], operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         meter = self._meter if self._meter is not None else self._resolve()
-        if meter is None or export_suppressed() or current_adapter() is not None:
+        outer = _ADAPTER.get()
+        if meter is None or _SUPPRESS.get() or (outer is not None and outer.active):
             return fn(*args, **kwargs)  # untracked, the tracker's own, or an outer adapter meters it
         if not _live_loggers:
             return self._metered(meter, fn, operation, args, kwargs)
@@ -351,7 +354,8 @@ class LiteLLM:
     async def _acall(self, fn: Callable[..., Any], operation: str, args: tuple[Any, ...],
                      kwargs: dict[str, Any]) -> Any:
         meter = self._meter if self._meter is not None else self._resolve()
-        if meter is None or export_suppressed() or current_adapter() is not None:
+        outer = _ADAPTER.get()
+        if meter is None or _SUPPRESS.get() or (outer is not None and outer.active):
             return await fn(*args, **kwargs)
         if not _live_loggers:
             return await self._ametered(meter, fn, operation, args, kwargs)
@@ -433,32 +437,44 @@ class _ResultReading:
     """Reads a non-streamed result into an event's fields, later, on the writer thread.
 
     What it reads is copied when the call returns (the result's fields and LiteLLM's hidden
-    params, shallowly), so the caller may keep and change its response object.
+    params, shallowly), so the caller may keep and change its response object. It holds neither
+    the request (the prompt) nor the choices (the completion): only what the event needs.
     """
 
-    __slots__ = ("call", "hidden", "result")
+    __slots__ = ("api_base", "finish_reason", "hidden", "keep_raw", "model", "operation", "provider_hint",
+                 "result")
 
     def __init__(self, call: _Call, result: Any) -> None:
-        self.call = call
-        self.result = _snapshot(result)
+        self.model, self.provider_hint, self.api_base = call.model, call.provider_hint, call.kwargs.get("api_base")
+        self.operation, self.keep_raw = call.operation, call.keep_raw
+        snapshot = _snapshot(result)
+        choices = snapshot.pop("choices", None)
+        if call.operation == "responses":
+            snapshot.pop("output", None)  # the generated items: not needed, not kept
+            status = snapshot.get("status")
+            self.finish_reason = status if isinstance(status, str) else None
+        else:
+            first = choices[0] if choices else None
+            data = getattr(first, "__dict__", None)
+            reason = data.get("finish_reason") if data is not None else field(first, "finish_reason")
+            self.finish_reason = reason if isinstance(reason, str) else None
+        self.result = snapshot
         hidden = _private(result, "_hidden_params")
         self.hidden = dict(hidden) if isinstance(hidden, Mapping) else {}
 
     def __call__(self, fields: dict[str, Any]) -> None:
-        call, result, hidden = self.call, self.result, self.hidden
-        fields.update(_usage_fields(litellm_usage(result.get("usage"), keep_raw=call.keep_raw)))
-        fields["provider"] = call.provider(hidden.get("custom_llm_provider"))
+        result, hidden = self.result, self.hidden
+        fields.update(_usage_fields(litellm_usage(result.get("usage"), keep_raw=self.keep_raw)))
+        found = hidden.get("custom_llm_provider")
+        fields["provider"] = found if isinstance(found, str) and found else _provider_for(
+            self.model, self.provider_hint, self.api_base)
         model = result.get("model")
         if isinstance(model, str) and model:
             fields["response_model"] = model
         request_id = result.get("id")
         fields["request_id"] = _headers_request_id(hidden.get("additional_headers")) or (
             request_id if isinstance(request_id, str) else None)
-        if call.operation == "responses":
-            status = result.get("status")
-            fields["finish_reason"] = status if isinstance(status, str) else None
-        else:
-            fields["finish_reason"] = _finish_reason(result)
+        fields["finish_reason"] = self.finish_reason
         cost = _number(hidden.get("response_cost"))
         if cost is not None:
             fields["cost_usd"] = cost
@@ -467,11 +483,9 @@ class _ResultReading:
 
 def _snapshot(obj: Any) -> dict[str, Any]:
     """A shallow copy of a dict's or a pydantic object's fields (its extras included)."""
-    if isinstance(obj, Mapping):
-        return dict(obj)
     data = getattr(obj, "__dict__", None)
-    if data is None:
-        return {}
+    if data is None or isinstance(obj, Mapping):
+        return dict(obj) if isinstance(obj, Mapping) else {}
     extra = getattr(obj, "__pydantic_extra__", None)
     return {**data, **extra} if extra else dict(data)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+import time
 
 import litellm
 import pytest
@@ -476,6 +477,11 @@ class TestRecordedOnTheWriterThread:
 
         meter = Meter(sinks=[sink], use_provider_cost=True, dispatch=DispatchConfig(schedule_delay=5.0))
         assert meter._defer
+        # Start the writer now (it then waits 5 s for a batch), so the test's call stays queued
+        # until the test flushes; tests read the events after this one.
+        meter.record(provider="openai", model="warm-up", input_tokens=1, output_tokens=1)
+        assert meter.flush(10) and len(sink.events) == 1
+        time.sleep(0.1)  # let the writer get back to its 5 s wait (it needs the GIL to get there)
         yield meter
         meter.close()
 
@@ -489,17 +495,33 @@ class TestRecordedOnTheWriterThread:
         with meter_context(agent_id="planner"):
             response = LiteLLM(meter=bg_meter).completion(model="gpt-4o-mini", messages=MESSAGES,
                                                           mock_response=mock)
-        assert sink.events == []  # not built yet: the writer waits for a batch
+        assert len(sink.events) == 1  # not built yet: the writer waits for a batch
         # the caller reuses its response object before the writer gets to it
         response.usage = Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2)
         response.model = "something-else"
         response._hidden_params["response_cost"] = 99.0
         assert bg_meter.flush(10)
-        [e] = sink.events
+        [e] = sink.events[1:]
         assert (e.input_tokens, e.output_tokens, e.cached_input_tokens) == (120, 30, 64)
         assert e.response_model == "gpt-4o-mini" and e.agent_id == "planner"
         # litellm's gpt-4o-mini price: 56 uncached at $0.15/M, 64 cached at $0.075/M, 30 out at $0.60/M
         assert e.cost_source == "provider" and e.cost_usd == pytest.approx(3.12e-05)
+
+    def test_the_queued_reading_keeps_neither_prompt_nor_completion(self, bg_meter, sink):
+        import gc
+        import weakref
+
+        prompt = [{"role": "user", "content": "a long prompt " * 100}]
+        response = LiteLLM(meter=bg_meter).completion(model="gpt-4o-mini", messages=prompt, mock_response="ok")
+        choice = weakref.ref(response.choices[0])
+        prompt_refs = len(gc.get_referrers(prompt))
+        assert len(sink.events) == 1  # still queued
+        del response
+        gc.collect()
+        assert choice() is None  # the completion is not held by the queued event
+        assert len(gc.get_referrers(prompt)) <= prompt_refs  # nor is the request
+        assert bg_meter.flush(10)
+        assert sink.events[1].finish_reason == "stop" and sink.events[1].output_tokens > 0
 
     async def test_every_call_style_once_with_billed_tokens(self, bg_meter, sink, server, openai_kw):
         llm = LiteLLM(meter=bg_meter)
@@ -512,8 +534,9 @@ class TestRecordedOnTheWriterThread:
             async for _chunk in stream:
                 pass
         assert await bg_meter.aflush(10)
-        assert len(sink.events) == 4 == len(server.billed)
-        for event, billed in zip(sink.events, server.billed, strict=True):
+        events = sink.events[1:]
+        assert len(events) == 4 == len(server.billed)
+        for event, billed in zip(events, server.billed, strict=True):
             assert_billed(event, billed)
             assert event.session_id == "s-bg" and event.request_id == billed["request_id"]
-        assert [e.stream for e in sink.events] == [False, True, False, True]
+        assert [e.stream for e in events] == [False, True, False, True]
