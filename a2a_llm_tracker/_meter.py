@@ -115,15 +115,12 @@ class Meter:
         return self._record_fresh(event)  # built here: nobody else holds it, so filled in place
 
     def _record_fresh(self, event: UsageEvent) -> UsageEvent:
-        """:meth:`record` for an event built just now and held nowhere else (the adapters' path).
+        """:meth:`record` for an event built just now and held nowhere else (TrackerLogger, ``record(**fields)``).
 
         The event is attributed and priced in place instead of copied, which is what makes this
         cheaper; do not pass an event that anything else may read.
         """
-        filled = self._fill(event)
-        if filled:
-            event.__dict__.update(filled)
-            event.__pydantic_fields_set__.update(filled)
+        self._fill_in_place(event)
         return self._dispatch(self._enrich(event) if self._enrichers else event)
 
     def _record_later(self, fields: dict[str, Any], context: TrackContext | None = None,
@@ -154,11 +151,14 @@ class Meter:
         if deferred.complete is not None:
             deferred.complete(fields)
         event = event_from(fields)
-        filled = self._fill(event, deferred.context)
+        self._fill_in_place(event, deferred.context)
+        return event
+
+    def _fill_in_place(self, event: UsageEvent, ctx: TrackContext | None = None) -> None:
+        filled = self._fill(event, ctx)
         if filled:
             event.__dict__.update(filled)
             event.__pydantic_fields_set__.update(filled)
-        return event
 
     def _update_defer(self) -> None:
         # Deferred building only where nothing needs the event at once (see _record_later).

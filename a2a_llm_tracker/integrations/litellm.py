@@ -323,11 +323,29 @@ class LiteLLM:
         call.keep_raw = self.raw_usage
         return call
 
-    def _call(self, fn: Callable[..., Any], operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _meter_for_call(self) -> Meter | None:
+        """The meter to record this call into; None when it is untracked, the tracker's own, or an
+        outer adapter (LangChain, ...) meters it."""
         meter = self._meter if self._meter is not None else self._resolve()
         outer = _ADAPTER.get()
         if meter is None or _SUPPRESS.get() or (outer is not None and outer.active):
-            return fn(*args, **kwargs)  # untracked, the tracker's own, or an outer adapter meters it
+            return None
+        return meter
+
+    def _start(self, meter: Meter, operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+        """The call's bookkeeping; None if preparing failed (the call then runs untracked). Budgets raise."""
+        try:
+            return self._prepare(meter, operation, args, kwargs)
+        except Exception as exc:
+            if type(exc).__name__ == "BudgetExceededError":
+                raise
+            _report_failure(meter, "preparation")
+            return None
+
+    def _call(self, fn: Callable[..., Any], operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        meter = self._meter_for_call()
+        if meter is None:
+            return fn(*args, **kwargs)
         if not _live_loggers:
             return self._metered(meter, fn, operation, args, kwargs)
         with adapter_scope(FRAMEWORK):  # a TrackerLogger's hooks see the claim and skip the call
@@ -335,12 +353,8 @@ class LiteLLM:
 
     def _metered(self, meter: Meter, fn: Callable[..., Any], operation: str, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> Any:
-        try:
-            call = self._prepare(meter, operation, args, kwargs)
-        except Exception as exc:
-            if type(exc).__name__ == "BudgetExceededError":
-                raise
-            _report_failure(meter, "preparation")
+        call = self._start(meter, operation, args, kwargs)
+        if call is None:
             return fn(*args, **kwargs)
         try:
             result = fn(*args, **call.kwargs)
@@ -353,9 +367,8 @@ class LiteLLM:
 
     async def _acall(self, fn: Callable[..., Any], operation: str, args: tuple[Any, ...],
                      kwargs: dict[str, Any]) -> Any:
-        meter = self._meter if self._meter is not None else self._resolve()
-        outer = _ADAPTER.get()
-        if meter is None or _SUPPRESS.get() or (outer is not None and outer.active):
+        meter = self._meter_for_call()
+        if meter is None:
             return await fn(*args, **kwargs)
         if not _live_loggers:
             return await self._ametered(meter, fn, operation, args, kwargs)
@@ -364,12 +377,8 @@ class LiteLLM:
 
     async def _ametered(self, meter: Meter, fn: Callable[..., Any], operation: str, args: tuple[Any, ...],
                         kwargs: dict[str, Any]) -> Any:
-        try:
-            call = self._prepare(meter, operation, args, kwargs)
-        except Exception as exc:
-            if type(exc).__name__ == "BudgetExceededError":
-                raise
-            _report_failure(meter, "preparation")
+        call = self._start(meter, operation, args, kwargs)
+        if call is None:
             return await fn(*args, **kwargs)
         try:
             result = await fn(*args, **call.kwargs)
