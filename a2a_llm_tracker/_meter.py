@@ -69,7 +69,7 @@ class Meter:
             defaults["project"] = project
         self.pricing = pricing if pricing is not None else PricingRegistry()
         self.project = project
-        self.strict = strict
+        self._strict = bool(strict)
         self.use_provider_cost = use_provider_cost
         self._defaults = defaults
         # (context, its attribution pairs): one entry, swapped atomically, checked by identity.
@@ -172,8 +172,7 @@ class Meter:
     @strict.setter
     def strict(self, value: bool) -> None:
         self._strict = bool(value)
-        if hasattr(self, "_dispatcher"):
-            self._update_defer()
+        self._update_defer()
 
     def prepare(self, event: UsageEvent) -> UsageEvent:
         """Attribute and price *event* without recording it (what ``record`` stores)."""

@@ -462,13 +462,13 @@ class PricingRegistry:
 
     def lookup(self, provider: str | None, model: str, at: datetime | None = None) -> ModelPrice | None:
         """The user's price for *model* in force at *at* (default now), or None."""
-        candidates = self._candidates(provider, model)
-        if not candidates:
-            return None
         ts = at or datetime.now(UTC)
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=UTC)
-        for price in candidates:
+        return self._price_at(provider, model, ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC))
+
+    def _price_at(self, provider: str | None, model: str, ts: datetime) -> ModelPrice | None:
+        """:meth:`lookup` for an aware *ts* (this runs for every recorded event)."""
+        candidates = self._resolved.get((provider, model)) or self._candidates(provider, model)
+        for price in candidates or ():
             if price.active_at(ts):
                 return price
         return None
@@ -486,14 +486,8 @@ class PricingRegistry:
                            cache_write_tokens: int | None, reasoning_tokens: int | None,
                            token_details: Mapping[str, int | float]) -> dict[str, Any] | None:
         """The cost fields from the user's own price, or None (the Meter's per-event fast path)."""
-        candidates = self._resolved.get((provider, model)) or self._candidates(provider, model)
-        if not candidates:
-            return None
-        for price in candidates:  # ModelPrice.active_at, inlined: this runs for every event
-            start, end = price.effective_from, price.effective_until
-            if (start is None or ts >= start) and (end is None or ts < end):
-                break
-        else:
+        price = self._price_at(provider, model, ts)
+        if price is None:
             return None
         write_1h = token_details.get("cache_write_1h") if token_details else None
         return price.event_fields(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,

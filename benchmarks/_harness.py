@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Result", "interleaved_clocks", "interleaved_overheads", "paired_overhead", "print_results", "thread_cpu", "throughput"]
+__all__ = ["NullSink", "Result", "interleaved_clocks", "interleaved_overheads", "paired_overhead", "print_results", "thread_cpu", "throughput"]
 
 
 @dataclass
@@ -29,6 +29,18 @@ class Result:
     def line(self) -> str:
         mark = "ok  " if self.ok else "MISS"
         return f"{mark} {self.name:<58} {self.value:>9.3f}{self.unit:<3} target {self.target:<10} {self.detail}"
+
+
+class NullSink:
+    """A sink that keeps nothing: what the tracker costs without any storage."""
+
+    name = "null"
+
+    def write_many(self, events: object) -> None:
+        pass
+
+    def write(self, event: object) -> None:
+        pass
 
 
 def paired_overhead(base: Callable[[], object], tracked: Callable[[], object], pairs: int = 1500,

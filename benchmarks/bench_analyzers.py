@@ -11,21 +11,11 @@ import json
 import os
 from pathlib import Path
 
-from _harness import Result, paired_overhead
+from _harness import NullSink, Result, paired_overhead
 
 from a2a_llm_tracker import Meter, analyze_response, track_stream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "analyzers" / "fixtures"
-
-
-class _NullSink:
-    name = "null"
-
-    def write_many(self, events):
-        pass
-
-    def write(self, event):
-        pass
 
 
 def bench_stream(quick: bool) -> list[Result]:
@@ -36,7 +26,7 @@ def bench_stream(quick: bool) -> list[Result]:
     from a2a_llm_tracker.mock_provider import MockProvider
 
     pairs = 150 if quick else 600
-    meter = Meter(sinks=[_NullSink()])
+    meter = Meter(sinks=[NullSink()])
     reply = " ".join(f"word{i}" for i in range(30))  # about 30 content chunks per stream
     with MockProvider(reply=reply, cached_tokens=8, reasoning_tokens=4) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-bench-000000000000", max_retries=0)
@@ -63,7 +53,7 @@ def bench_stream(quick: bool) -> list[Result]:
             pass
 
     def tracked_list() -> None:
-        for _chunk in track_stream(in_memory, "openai", Meter(sinks=[_NullSink()], background=False), record=False):
+        for _chunk in track_stream(in_memory, "openai", Meter(sinks=[NullSink()], background=False), record=False):
             pass
 
     b2, _t2, d2 = paired_overhead(bare_list, tracked_list, pairs=pairs, warmup=20)
@@ -77,7 +67,7 @@ def bench_stream(quick: bool) -> list[Result]:
 
 def bench_analyze(quick: bool) -> list[Result]:
     fixture = json.loads((FIXTURES / "anthropic_cache_read.json").read_text())
-    meter = Meter(sinks=[_NullSink()])
+    meter = Meter(sinks=[NullSink()])
     pairs = 300 if quick else 1500
 
     def nothing() -> None:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import Result
+from _harness import NullSink, Result
 
 from a2a_llm_tracker import Meter, PricingRegistry, UsageEvent, meter_context
 from a2a_llm_tracker.sinks._columns import COLUMNS, event_row
@@ -28,20 +28,10 @@ def _events(n: int) -> list[UsageEvent]:
                        metadata={"team": "blue"}) for i in range(n)]
 
 
-class _NullSink:
-    name = "null"
-
-    def write_many(self, events):
-        pass
-
-    def write(self, event):
-        pass
-
-
 def bench_record(quick: bool) -> list[Result]:
     pricing = PricingRegistry()
     pricing.set_price("openai", "gpt-4.1", 2.0, 8.0, cached_input_per_million=0.5)
-    meter = Meter(pricing=pricing, sinks=[_NullSink()], project="bench")
+    meter = Meter(pricing=pricing, sinks=[NullSink()], project="bench")
     n = 10_000 if quick else 50_000
     samples, samples_no_gc = [], []
     with meter_context(agent_id="planner", session_id="s-1"):

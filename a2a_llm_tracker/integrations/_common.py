@@ -3,8 +3,8 @@
 * :func:`usage_from_raw` reads a provider's raw usage object (OpenAI chat / Responses, Anthropic,
   Gemini shapes, as a dict or an SDK object) into a :class:`Usage` under the inclusive contract.
   It is a dispatcher over the :mod:`a2a_llm_tracker.analyzers` usage readers (no reader of its own).
-* :func:`build_event` / :func:`event_from` build a validated :class:`UsageEvent` and never lose the call: if the reported
-  counts break the usage contract, the subsets are dropped (the raw usage is kept) and it logs why.
+
+Adapters build their events with :func:`a2a_llm_tracker._events.event_from` (through the Meter).
 """
 
 from __future__ import annotations as _annotations
@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._events import Usage, UsageEvent, event_from
+from .._events import Usage
 from ..analyzers.anthropic import anthropic_usage
 from ..analyzers.gemini import gemini_usage
 from ..analyzers.openai import chat_usage
 
-__all__ = ["as_dict", "build_event", "endpoint_host", "event_from", "usage_from_raw"]
+__all__ = ["as_dict", "endpoint_host", "usage_from_raw"]
 
 logger = logging.getLogger("a2a_llm_tracker")
 
@@ -79,15 +79,6 @@ def usage_from_raw(raw: Any) -> Usage | None:
     if warnings:
         logger.debug("a2a_llm_tracker: usage warnings: %s", "; ".join(warnings))
     return None if usage.is_empty else usage
-
-
-def build_event(**fields: Any) -> UsageEvent:
-    """A validated :class:`UsageEvent` from *fields*; counts that break the contract do not lose the event.
-
-    When the subsets exceed their totals (a provider quirk), they are dropped, the raw usage is
-    kept for audit and ``metadata["usage_warning"]`` says what was wrong.
-    """
-    return event_from(fields)
 
 
 @functools.lru_cache(maxsize=256)

@@ -210,14 +210,7 @@ class _Tracker:
 
     def _abandoned(self, id_: str) -> None:
         try:
-            with self.lock:
-                span = self.spans.pop(id_, None)
-                if span is None or span.done:
-                    return
-                span.done = True
-            if span.nested or span.skip:
-                return
-            self.record(span, span.last_response, None, incomplete="abandoned")
+            self._end(id_, None, incomplete="abandoned")
         except Exception:
             self.fail("abandoned stream")
 
@@ -299,16 +292,20 @@ class _Tracker:
             span.last_response = getattr(event, "response", None)
 
     def on_end(self, event: Any) -> None:
+        self._end(event.span_id, getattr(event, "response", None))
+
+    def _end(self, span_id: str | None, response: Any, incomplete: str | None = None) -> None:
+        """Record an LLM span once: from its End event, or (*incomplete*) when its stream was dropped."""
         with self.lock:
-            span = self.spans.get(event.span_id) if event.span_id else None
+            span = self.spans.get(span_id) if span_id else None
             if span is None or span.done:
                 return
             span.done = True
             if span.exited:
-                del self.spans[event.span_id]
+                del self.spans[span_id]
         if span.nested or span.skip or not span.llm:
             return
-        self.record(span, getattr(event, "response", None), None)
+        self.record(span, span.last_response if incomplete else response, None, incomplete)
 
     def record(self, span: _Span, response: Any, error: BaseException | None, incomplete: str | None = None) -> None:
         meter = self.resolve()

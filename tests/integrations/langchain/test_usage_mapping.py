@@ -124,21 +124,21 @@ class TestBuildEvent:
 
     def test_same_as_validated(self):
         from a2a_llm_tracker import UsageEvent
-        from a2a_llm_tracker.integrations._common import build_event
+        from a2a_llm_tracker._events import event_from
 
-        fast, slow = build_event(**self.FIELDS), UsageEvent(**self.FIELDS)
+        fast, slow = event_from(dict(self.FIELDS)), UsageEvent(**self.FIELDS)
         assert fast.model_dump(exclude={"event_id", "ts"}) == slow.model_dump(exclude={"event_id", "ts"})
         assert fast.metadata["api_key"] == "[REDACTED]" and "sk-" not in fast.metadata["run_name"]
         assert fast.total_tokens == 150 and fast.accuracy == "exact" and fast.event_id != slow.event_id
         assert UsageEvent.model_validate(fast.to_record()) == UsageEvent.model_validate(fast.to_record())
 
     def test_contract_breaks_fall_back_and_keep_the_event(self, caplog):
-        from a2a_llm_tracker.integrations._common import build_event
+        from a2a_llm_tracker._events import event_from
 
-        event = build_event(**{**self.FIELDS, "cached_input_tokens": 500})
+        event = event_from({**self.FIELDS, "cached_input_tokens": 500})
         assert event.cached_input_tokens is None and event.input_tokens == 120
         assert event.metadata["usage_warning"]
         import pytest
 
         with pytest.raises(ValueError):
-            build_event(input_tokens=-1)
+            event_from({"input_tokens": -1})
